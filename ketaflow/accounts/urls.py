@@ -1,0 +1,48 @@
+from django.contrib.auth import views as auth_views
+from django.urls import path, reverse_lazy
+
+from ketaflow.accounts import views
+
+app_name = "accounts"
+
+urlpatterns = [
+    path("login/", views.login_view, name="login"),
+    path("mfa/", views.mfa_view, name="mfa"),
+    path("mfa/enrol/", views.mfa_enrol_view, name="mfa_enrol"),
+    path("logout/", views.logout_view, name="logout"),
+    path("me/", views.account_view, name="account"),
+    path("me/tokens/<int:pk>/revoke/", views.revoke_token_view, name="revoke_token"),
+    path("users/", views.users_view, name="users"),
+    path("users/add/", views.member_add_view, name="member_add"),
+    path("users/<int:pk>/", views.member_edit_view, name="member_edit"),
+    path(
+        "password-reset/",
+        auth_views.PasswordResetView.as_view(
+            template_name="accounts/password_reset.html",
+            email_template_name="accounts/password_reset_email.txt",
+            subject_template_name="accounts/password_reset_subject.txt",
+            success_url=reverse_lazy("accounts:password_reset_done"),
+        ),
+        name="password_reset",
+    ),
+    path(
+        "password-reset/sent/",
+        auth_views.PasswordResetDoneView.as_view(template_name="accounts/password_reset_done.html"),
+        name="password_reset_done",
+    ),
+    path(
+        "password-reset/<uidb64>/<token>/",
+        auth_views.PasswordResetConfirmView.as_view(
+            template_name="accounts/password_reset_confirm.html",
+            success_url=reverse_lazy("accounts:password_reset_complete"),
+        ),
+        name="password_reset_confirm",
+    ),
+    path(
+        "password-reset/complete/",
+        auth_views.PasswordResetCompleteView.as_view(
+            template_name="accounts/password_reset_complete.html"
+        ),
+        name="password_reset_complete",
+    ),
+]

@@ -1,0 +1,189 @@
+"""Writing and verifying the audit trail.
+
+``record`` appends one event to its clinic's chain inside the caller's transaction, so a
+change and its audit event are stored together or not at all.
+"""
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from django.db import transaction
+
+from ketaflow.audit import context
+from ketaflow.audit.models import Action, AuditChainHead, AuditEvent
+
+GENESIS = "0" * 64
+
+
+def chain_key(clinic) -> str:
+    return f"clinic:{clinic.pk}" if clinic is not None else "global"
+
+
+def _canonical(fields: dict) -> bytes:
+    return json.dumps(fields, sort_keys=True, separators=(",", ":"), default=str).encode()
+
+
+def event_fields(event: AuditEvent) -> dict:
+    """Every stored field the hash protects (everything but the id and the hash itself)."""
+    return {
+        "chain": event.chain,
+        "seq": event.seq,
+        "clinic": event.clinic_id,
+        "actor": event.actor_id,
+        "actor_label": event.actor_label,
+        "patient": event.patient_id,
+        "action": event.action,
+        "object_type": event.object_type,
+        "object_id": event.object_id,
+        "at": event.at.astimezone(UTC).isoformat(timespec="microseconds"),
+        "client_address": event.client_address,
+        "user_agent": event.user_agent,
+        "request_id": event.request_id,
+        "detail": event.detail,
+        "emergency": event.emergency,
+        "prev_hash": event.prev_hash,
+    }
+
+
+def compute_hash(event: AuditEvent) -> str:
+    return hashlib.sha256(_canonical(event_fields(event))).hexdigest()
+
+
+def object_ref(obj) -> tuple[str, str]:
+    if obj is None:
+        return "", ""
+    return obj._meta.label_lower, str(obj.pk)
+
+
+@transaction.atomic
+def record(
+    *,
+    action: str,
+    clinic=None,
+    actor=None,
+    actor_label: str = "",
+    patient=None,
+    obj=None,
+    object_type: str = "",
+    object_id: str = "",
+    detail: dict | None = None,
+    emergency: bool = False,
+) -> AuditEvent:
+    """Append one event. Call it inside the service's transaction."""
+    if action not in Action.values:
+        raise ValueError(f"Unknown audit action {action!r}.")
+    if obj is not None:
+        object_type, object_id = object_ref(obj)
+    ctx = context.current()
+    key = chain_key(clinic)
+    head, _ = AuditChainHead.objects.get_or_create(chain=key, defaults={"hash": GENESIS})
+    head = AuditChainHead.objects.select_for_update().get(pk=head.pk)
+    authenticated = actor is not None and getattr(actor, "is_authenticated", False)
+    event = AuditEvent(
+        chain=key,
+        seq=head.seq + 1,
+        clinic=clinic,
+        actor=actor if authenticated else None,
+        actor_label=(actor.email if authenticated else actor_label)[:254],
+        patient=patient,
+        action=action,
+        object_type=object_type[:60],
+        object_id=str(object_id)[:64],
+        at=datetime.now(UTC),
+        client_address=ctx.client_address,
+        user_agent=ctx.user_agent,
+        request_id=ctx.request_id,
+        detail=detail or {},
+        emergency=emergency,
+        prev_hash=head.hash,
+    )
+    event.hash = compute_hash(event)
+    event.save()
+    AuditChainHead.objects.filter(pk=head.pk).update(seq=event.seq, hash=event.hash)
+    return event
+
+
+def record_read(request, *, patient, obj=None, detail: dict | None = None) -> AuditEvent | None:
+    """One read event per request for opening a chart or record (later calls are no-ops)."""
+    if getattr(request, "_kf_read_audited", False):
+        return None
+    request._kf_read_audited = True
+    grant = getattr(request, "emergency_grant", None)
+    return record(
+        action=Action.READ,
+        clinic=patient.clinic,
+        actor=request.user,
+        patient=patient,
+        obj=obj or patient,
+        detail={
+            "view": request.resolver_match.view_name if request.resolver_match else "",
+            **(detail or {}),
+        },
+        emergency=grant is not None,
+    )
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    ok: bool
+    chains: int
+    events: int
+    problem: str = ""
+    event_id: int | None = None
+    chain: str = ""
+    seq: int | None = None
+
+
+def verify(chain: str | None = None) -> VerifyResult:
+    """Recompute every chain; name the first event that was changed, removed or inserted."""
+    heads = {head.chain: head for head in AuditChainHead.objects.all()}
+    chains = sorted(set(heads) | set(AuditEvent.objects.values_list("chain", flat=True).distinct()))
+    if chain is not None:
+        chains = [chain]
+    total = 0
+    for key in chains:
+        expected_prev, expected_seq = GENESIS, 1
+        for event in (
+            AuditEvent.objects.filter(chain=key).order_by("seq", "id").iterator(chunk_size=2000)
+        ):
+            total += 1
+            where = {"event_id": event.pk, "chain": key, "seq": event.seq}
+            if event.seq != expected_seq:
+                missing = event.seq > expected_seq
+                problem = (
+                    f"event #{expected_seq} of chain {key} is missing (found #{event.seq} next)"
+                    if missing
+                    else f"event id {event.pk} repeats sequence number {event.seq} in chain {key}"
+                )
+                return VerifyResult(False, len(chains), total, problem, **where)
+            if event.prev_hash != expected_prev:
+                return VerifyResult(
+                    False,
+                    len(chains),
+                    total,
+                    f"event id {event.pk} (#{event.seq} of {key}) does not follow the event before it",
+                    **where,
+                )
+            if compute_hash(event) != event.hash:
+                return VerifyResult(
+                    False,
+                    len(chains),
+                    total,
+                    f"event id {event.pk} (#{event.seq} of {key}) was changed after it was written",
+                    **where,
+                )
+            expected_prev, expected_seq = event.hash, event.seq + 1
+        head = heads.get(key)
+        if head is not None and (head.seq != expected_seq - 1 or head.hash != expected_prev):
+            return VerifyResult(
+                False,
+                len(chains),
+                total,
+                f"chain {key} ends at #{expected_seq - 1} but its head records #{head.seq}: "
+                "events were removed from its end",
+                chain=key,
+                seq=head.seq,
+            )
+    return VerifyResult(True, len(chains), total)

@@ -1,0 +1,663 @@
+"""Dose calculator for ketamine (weight-based) and esketamine nasal spray.
+
+Pure Python (no Django). Used by treatment plans, the session chart and ``ketaflow dose``.
+Section numbers refer to ``/work/shared/clinical-reference.md`` ("the reference").
+
+All arithmetic is exact decimal arithmetic (:class:`decimal.Decimal`); every result lists the
+steps in words so a clinician can check them by hand.
+
+Decisions taken where the reference is silent:
+
+* Weight basis: the calculator does **not** convert weights. The caller passes the weight on the
+  clinic's chosen basis (setting ``weight_basis``, default ``actual``; reference section 1: "No
+  source fixes actual vs ideal vs adjusted body weight") and every result shows the basis.
+* Rounding: to the nearest ``rounding_mg`` (setting, default 0.1 mg), halves up. If rounding up
+  would take the dose above the clinic maximum, the dose is rounded *down* instead and the
+  arithmetic says so; a dose that rounds to 0 mg is refused.
+* The mg/kg maximum may be exceeded only with a written override reason, which the result
+  records (reference section 4: "overrides need a written justification"). There is no second,
+  absolute ceiling, because the reference gives none.
+* The esketamine maximum (84 mg, the label's largest dose) cannot be overridden, nor can the
+  28 mg device multiple.
+* Minimum interval between doses: the reference fixes none; clinic setting, default 24 h (no two
+  doses within a day; every schedule in the reference fits). A protocol may pass its own.
+  Not overridable.
+* Weight must be 25-350 kg, the reference's data-entry plausibility range (section 6).
+* Infusion minutes outside the reported 2-100 min session lengths (section 1) give a warning,
+  not a refusal.
+* Display precision (not clinical limits): rate to 0.001 mg/min, volumes to 0.01 mL, pump rate to
+  0.01 mL/h, each rounded halves up. The pump rate is computed from the drug volume as shown
+  (the volume drawn up), so every arithmetic line can be checked by hand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields
+from datetime import datetime, timedelta
+from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any
+
+IV = "iv-ketamine"
+IM = "im-ketamine"
+SC = "sc-ketamine"
+ORAL = "oral-ketamine"
+ESKETAMINE = "esketamine-nasal"
+WEIGHT_BASED_ROUTES = (IV, IM, SC, ORAL)
+ROUTES = (*WEIGHT_BASED_ROUTES, ESKETAMINE)
+INFUSION_ROUTES = (IV,)
+
+WEIGHT_BASES = ("actual", "ideal", "adjusted")
+
+# Plausibility range for body weight (reference section 6, LOINC 29463-7: 25-350 kg).
+WEIGHT_MIN_KG = Decimal(25)
+WEIGHT_MAX_KG = Decimal(350)
+SRC_WEIGHT = "Body weight input accepted 25-350 kg (clinical-reference.md section 6)"
+
+# Esketamine nasal spray device facts (reference section 1, Spravato label).
+ESKETAMINE_DEVICE_MG = Decimal(28)
+ESKETAMINE_DEVICE_INTERVAL_MIN = 5
+ESKETAMINE_LABEL_MAX_MG = Decimal(84)
+ESKETAMINE_MONITORING_MIN = 120  # reference section 3: monitor at least 2 hours after dosing
+SRC_ESKETAMINE = (
+    "Spravato: one device = 28 mg; 56 mg = 2 devices, 84 mg = 3 devices, 5 min between "
+    "devices; dose changes in 28 mg steps (clinical-reference.md section 1); monitor at least "
+    "2 hours after dosing (section 3)"
+)
+
+# Reported IV session lengths (reference section 1): a warning outside, not a limit.
+REPORTED_SESSION_MINUTES = (Decimal(2), Decimal(100))
+
+# Display precision (formatting, not clinical limits).
+RATE_MG_PER_MIN_STEP = Decimal("0.001")
+VOLUME_ML_STEP = Decimal("0.01")
+RATE_ML_PER_H_STEP = Decimal("0.01")
+
+
+class DoseError(ValueError):
+    """A refused calculation. ``limit`` names the limit or input, e.g. ``max_mg_per_kg``."""
+
+    def __init__(self, limit: str, message: str) -> None:
+        super().__init__(f"{limit}: {message}")
+        self.limit = limit
+        self.message = message
+
+
+# ---------------------------------------------------------------------------
+# Settings
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DosingSettings:
+    """Per-clinic dose limits. ``setting_sources()`` gives each default's origin."""
+
+    iv_max_mg_per_kg: Decimal = field(
+        default=Decimal("1.0"),
+        metadata={
+            "source": (
+                "Clinic setting, default 1.0 mg/kg: IV trials span 0.1 to 1.0 mg/kg "
+                "(Fava et al. 2020; clinical-reference.md section 1)"
+            )
+        },
+    )
+    im_max_mg_per_kg: Decimal = field(
+        default=Decimal("1.0"),
+        metadata={
+            "source": (
+                "Clinic setting, default 1.0 mg/kg (as IV); IM clinics start near 0.5 mg/kg, rarely "
+                "above 0.7 mg/kg (Chilukuri et al. 2014; clinical-reference.md section 1)"
+            )
+        },
+    )
+    sc_max_mg_per_kg: Decimal = field(
+        default=Decimal("0.9"),
+        metadata={
+            "source": (
+                "Clinic setting, default 0.9 mg/kg: subcutaneous flexible dosing 0.5-0.9 mg/kg "
+                "(Loo et al. 2023, KADS; clinical-reference.md section 1)"
+            )
+        },
+    )
+    oral_max_mg_per_kg: Decimal = field(
+        default=Decimal("7"),
+        metadata={
+            "source": (
+                "Clinic setting, default 7 mg/kg: oral/sublingual doses used span 0.25-7 mg/kg "
+                "(Andrade 2019; Lara et al. 2013; clinical-reference.md section 1). Oral 2.0-2.5 mg/kg "
+                "approximates 0.5 mg/kg IV; most clinics will want a lower maximum."
+            )
+        },
+    )
+    esketamine_max_mg: Decimal = field(
+        default=Decimal("84"),
+        metadata={
+            "source": (
+                "Spravato label: largest dose 84 mg (3 devices) (clinical-reference.md section 1). "
+                "A clinic may lower it (in 28 mg steps), never raise it."
+            )
+        },
+    )
+    rounding_mg: Decimal = field(
+        default=Decimal("0.1"),
+        metadata={
+            "source": (
+                "Clinic setting, default nearest 0.1 mg (e.g. 1 mg or 5 mg for the clinic's syringes)."
+            )
+        },
+    )
+    min_interval_hours: Decimal = field(
+        default=Decimal("24"),
+        metadata={
+            "source": (
+                "Clinic setting: the reference fixes no minimum interval between doses; default 24 h "
+                "(no two doses within a day), which every schedule in clinical-reference.md section 2 "
+                "and the esketamine schedule in section 1 respect."
+            )
+        },
+    )
+    weight_basis: str = field(
+        default="actual",
+        metadata={
+            "source": "Clinic setting, default actual body weight: no source fixes actual vs ideal "
+            "vs adjusted body weight (clinical-reference.md section 1)"
+        },
+    )
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            if f.name == "weight_basis":
+                continue
+            value = _decimal(getattr(self, f.name), f.name, "settings." + f.name)
+            object.__setattr__(self, f.name, value)
+            if f.name == "min_interval_hours":
+                if value < 0:
+                    raise DoseError("settings.min_interval_hours", "must not be negative")
+            elif value <= 0:
+                raise DoseError("settings." + f.name, "must be positive")
+        if self.weight_basis not in WEIGHT_BASES:
+            raise DoseError("settings.weight_basis", f"must be one of {list(WEIGHT_BASES)}")
+        if self.esketamine_max_mg > ESKETAMINE_LABEL_MAX_MG:
+            raise DoseError(
+                "settings.esketamine_max_mg",
+                f"cannot exceed the label maximum of {ESKETAMINE_LABEL_MAX_MG} mg",
+            )
+        if self.esketamine_max_mg % ESKETAMINE_DEVICE_MG != 0:
+            raise DoseError("settings.esketamine_max_mg", "must be a multiple of 28 mg")
+
+    def max_mg_per_kg(self, route: str) -> Decimal:
+        return {
+            IV: self.iv_max_mg_per_kg,
+            IM: self.im_max_mg_per_kg,
+            SC: self.sc_max_mg_per_kg,
+            ORAL: self.oral_max_mg_per_kg,
+        }[route]
+
+
+def setting_sources() -> dict[str, str]:
+    """Source text for every setting, for the settings page."""
+    return {f.name: f.metadata["source"] for f in fields(DosingSettings)}
+
+
+# ---------------------------------------------------------------------------
+# Result
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Override:
+    limit: str
+    reason: str
+    max_mg_per_kg: Decimal
+    requested_mg_per_kg: Decimal
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "limit": self.limit,
+            "reason": self.reason,
+            "max_mg_per_kg": _json_number(self.max_mg_per_kg),
+            "requested_mg_per_kg": _json_number(self.requested_mg_per_kg),
+        }
+
+
+@dataclass(frozen=True)
+class DoseCalculation:
+    route: str
+    dose_mg: Decimal
+    arithmetic: tuple[str, ...]
+    rounding: dict[str, Any]
+    weight_basis: str | None = None
+    weight_kg: Decimal | None = None
+    mg_per_kg: Decimal | None = None
+    minutes: Decimal | None = None
+    rate_mg_per_min: Decimal | None = None
+    stock_mg_per_ml: Decimal | None = None
+    drug_volume_ml: Decimal | None = None
+    bag_ml: Decimal | None = None
+    rate_ml_per_h: Decimal | None = None
+    devices: int | None = None
+    device_interval_min: int | None = None
+    device_times_min: tuple[int, ...] | None = None
+    minimum_monitoring_min: int | None = None
+    override: Override | None = None
+    override_reason: str | None = None
+    warnings: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready dict; numeric fields that do not apply to the route are left out."""
+        out: dict[str, Any] = {"route": self.route, "dose_mg": _json_number(self.dose_mg)}
+        for name in (
+            "weight_kg",
+            "mg_per_kg",
+            "minutes",
+            "rate_mg_per_min",
+            "stock_mg_per_ml",
+            "drug_volume_ml",
+            "bag_ml",
+            "rate_ml_per_h",
+            "devices",
+            "device_interval_min",
+            "minimum_monitoring_min",
+        ):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = _json_number(value)
+        if self.device_times_min is not None:
+            out["device_times_min"] = list(self.device_times_min)
+        out["arithmetic"] = list(self.arithmetic)
+        out["weight_basis"] = self.weight_basis
+        out["rounding"] = {k: _json_number(v) for k, v in self.rounding.items()}
+        out["override_reason"] = self.override_reason
+        out["override"] = self.override.as_dict() if self.override else None
+        out["warnings"] = list(self.warnings)
+        return out
+
+
+# ---------------------------------------------------------------------------
+# Helpers
+# ---------------------------------------------------------------------------
+
+
+def _json_number(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    return value
+
+
+def _decimal(value: Any, name: str, limit: str) -> Decimal:
+    """Convert int/float/str/Decimal to a finite Decimal, or refuse naming the input."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
+        raise DoseError(limit, f"{name} must be a number")
+    try:
+        result = value if isinstance(value, Decimal) else Decimal(str(value).strip())
+    except InvalidOperation:
+        raise DoseError(limit, f"{name} must be a number, not {value!r}") from None
+    if not result.is_finite():
+        raise DoseError(limit, f"{name} must be a finite number")
+    return result
+
+
+def _positive(value: Any, name: str) -> Decimal:
+    result = _decimal(value, name, name)
+    if result <= 0:
+        raise DoseError(name, f"{name} must be greater than 0 (got {fmt(result)})")
+    return result
+
+
+def fmt(value: Decimal | int) -> str:
+    """Plain decimal text without exponent or trailing zeros: 35.0 → '35', 0.8750 → '0.875'."""
+    d = Decimal(value).normalize()
+    text = format(d, "f")
+    return "0" if text in ("-0", "") else text
+
+
+def _quantize(value: Decimal, step: Decimal, rounding: str = ROUND_HALF_UP) -> Decimal:
+    """Round to a multiple of ``step`` (works for steps like 5, not only powers of ten)."""
+    return (value / step).to_integral_value(rounding=rounding) * step
+
+
+def _check_interval(
+    last_dose_at: datetime | None,
+    now: datetime | None,
+    min_interval_hours: Any,
+    settings: DosingSettings,
+    arithmetic: list[str],
+) -> None:
+    if last_dose_at is None:
+        return
+    if not isinstance(last_dose_at, datetime):
+        raise DoseError("last_dose_at", "last_dose_at must be a date and time")
+    if now is None:
+        now = datetime.now(tz=last_dose_at.tzinfo)
+    if not isinstance(now, datetime):
+        raise DoseError("now", "now must be a date and time")
+    if (last_dose_at.tzinfo is None) != (now.tzinfo is None):
+        raise DoseError(
+            "last_dose_at", "last_dose_at and now must both carry a time zone, or neither"
+        )
+    hours = (
+        settings.min_interval_hours
+        if min_interval_hours is None
+        else _decimal(min_interval_hours, "min_interval_hours", "min_interval_hours")
+    )
+    if hours < 0:
+        raise DoseError("min_interval_hours", "min_interval_hours must not be negative")
+    elapsed = now - last_dose_at
+    if elapsed < timedelta(0):
+        raise DoseError("last_dose_at", "last_dose_at is in the future")
+    elapsed_h = Decimal(int(elapsed.total_seconds())) / Decimal(3600)
+    if elapsed < timedelta(hours=float(hours)):
+        raise DoseError(
+            "min_interval",
+            f"only {fmt(_quantize(elapsed_h, Decimal('0.1')))} h since the last dose; the minimum "
+            f"interval between doses is {fmt(hours)} h",
+        )
+    arithmetic.append(
+        f"Interval since last dose {fmt(_quantize(elapsed_h, Decimal('0.1')))} h ≥ minimum "
+        f"{fmt(hours)} h"
+    )
+
+
+#: Alias kept for callers that think of these as limits.
+DoseLimits = DosingSettings
+DEFAULTS = DosingSettings()
+
+
+# ---------------------------------------------------------------------------
+# Weight-based ketamine
+# ---------------------------------------------------------------------------
+
+
+def calculate_weight_based(
+    route: str,
+    weight_kg: Any,
+    mg_per_kg: Any,
+    minutes: Any = None,
+    stock_mg_per_ml: Any = None,
+    bag_ml: Any = None,
+    override_reason: str | None = None,
+    last_dose_at: datetime | None = None,
+    now: datetime | None = None,
+    min_interval_hours: Any = None,
+    settings: DosingSettings = DEFAULTS,
+) -> DoseCalculation:
+    """Dose, infusion rate and volumes for iv/im/sc/oral racemic ketamine dosed in mg/kg.
+
+    ``weight_kg`` is on the clinic's weight basis (``settings.weight_basis``); it is not
+    converted. IV needs ``minutes`` (infusion time); ``bag_ml`` needs ``stock_mg_per_ml``.
+    Raises :class:`DoseError` on any refusal.
+    """
+    if route not in WEIGHT_BASED_ROUTES:
+        raise DoseError(
+            "route", f"route must be one of {list(WEIGHT_BASED_ROUTES)} (got {route!r})"
+        )
+    weight = _decimal(weight_kg, "weight_kg", "weight_kg")
+    if not WEIGHT_MIN_KG <= weight <= WEIGHT_MAX_KG:
+        raise DoseError(
+            "weight_kg",
+            f"weight {fmt(weight)} kg is outside {fmt(WEIGHT_MIN_KG)}-{fmt(WEIGHT_MAX_KG)} kg; "
+            "check the entry",
+        )
+    per_kg = _positive(mg_per_kg, "mg_per_kg")
+
+    warnings: list[str] = []
+    mins: Decimal | None = None
+    if route in INFUSION_ROUTES:
+        if minutes is None:
+            raise DoseError(
+                "minutes", "IV ketamine is an infusion: give the infusion time in minutes"
+            )
+        mins = _positive(minutes, "minutes")
+        low, high = REPORTED_SESSION_MINUTES
+        if not low <= mins <= high:
+            warnings.append(
+                f"Infusion time {fmt(mins)} min is outside the reported session lengths of "
+                f"{fmt(low)}-{fmt(high)} min (clinical-reference.md section 1)."
+            )
+    elif minutes is not None:
+        raise DoseError("minutes", f"infusion minutes apply to {IV} only, not {route}")
+
+    stock = None if stock_mg_per_ml is None else _positive(stock_mg_per_ml, "stock_mg_per_ml")
+    bag = None
+    if bag_ml is not None:
+        if route not in INFUSION_ROUTES:
+            raise DoseError("bag_ml", f"a bag volume applies to {IV} only, not {route}")
+        bag = _positive(bag_ml, "bag_ml")
+        if stock is None:
+            raise DoseError("stock_mg_per_ml", "a bag volume needs the stock concentration (mg/mL)")
+
+    reason = (override_reason or "").strip() or None
+    arithmetic: list[str] = []
+    _check_interval(last_dose_at, now, min_interval_hours, settings, arithmetic)
+
+    max_per_kg = settings.max_mg_per_kg(route)
+    override = None
+    if per_kg > max_per_kg:
+        if reason is None:
+            raise DoseError(
+                "max_mg_per_kg",
+                f"{fmt(per_kg)} mg/kg is above the clinic maximum of {fmt(max_per_kg)} mg/kg for "
+                f"{route}; a prescriber may exceed it only with a written override reason",
+            )
+        override = Override("max_mg_per_kg", reason, max_per_kg, per_kg)
+
+    basis = settings.weight_basis
+    unrounded = weight * per_kg
+    arithmetic.insert(
+        0, f"{fmt(weight)} kg ({basis} body weight) × {fmt(per_kg)} mg/kg = {fmt(unrounded)} mg"
+    )
+    if override:
+        arithmetic.append(
+            f"OVERRIDE: {fmt(per_kg)} mg/kg exceeds the clinic maximum {fmt(max_per_kg)} mg/kg; "
+            f"reason: {reason}"
+        )
+    step = settings.rounding_mg
+    dose = _quantize(unrounded, step)
+    method = "nearest, halves up"
+    max_dose = weight * max_per_kg
+    if override is None and dose > max_dose:
+        dose = _quantize(unrounded, step, ROUND_FLOOR)
+        method = "down, because rounding to nearest would exceed the clinic maximum"
+        arithmetic.append(
+            f"Rounded down to {fmt(dose)} mg (multiple of {fmt(step)} mg): rounding to nearest "
+            f"would exceed the maximum {fmt(weight)} kg × {fmt(max_per_kg)} mg/kg = "
+            f"{fmt(max_dose)} mg"
+        )
+    else:
+        arithmetic.append(f"Rounded to the nearest {fmt(step)} mg: {fmt(dose)} mg")
+    if dose <= 0:
+        raise DoseError(
+            "dose_mg",
+            f"{fmt(unrounded)} mg rounds to 0 mg at the clinic rounding of {fmt(step)} mg",
+        )
+
+    rate = volume = rate_ml_h = None
+    if mins is not None:
+        rate = _quantize(dose / mins, RATE_MG_PER_MIN_STEP)
+        arithmetic.append(f"{fmt(dose)} mg ÷ {fmt(mins)} min = {fmt(rate)} mg/min")
+    if stock is not None:
+        volume = _quantize(dose / stock, VOLUME_ML_STEP)
+        arithmetic.append(f"{fmt(dose)} mg ÷ {fmt(stock)} mg/mL = {fmt(volume)} mL of drug")
+        if bag is not None and mins is not None:
+            # Uses the drug volume as shown (and drawn up), so the line can be checked by hand.
+            rate_ml_h = _quantize((bag + volume) / mins * 60, RATE_ML_PER_H_STEP)
+            arithmetic.append(
+                f"({fmt(bag)} mL bag + {fmt(volume)} mL drug) ÷ {fmt(mins)} min × 60 min/h = "
+                f"{fmt(rate_ml_h)} mL/h"
+            )
+
+    return DoseCalculation(
+        route=route,
+        dose_mg=dose,
+        arithmetic=tuple(arithmetic),
+        rounding={
+            "increment_mg": step,
+            "unrounded_mg": unrounded,
+            "dose_mg": dose,
+            "method": method,
+        },
+        weight_basis=basis,
+        weight_kg=weight,
+        mg_per_kg=per_kg,
+        minutes=mins,
+        rate_mg_per_min=rate,
+        stock_mg_per_ml=stock,
+        drug_volume_ml=volume,
+        bag_ml=bag,
+        rate_ml_per_h=rate_ml_h,
+        override=override,
+        override_reason=reason,
+        warnings=tuple(warnings),
+    )
+
+
+# ---------------------------------------------------------------------------
+# Esketamine nasal spray
+# ---------------------------------------------------------------------------
+
+
+def calculate_esketamine(
+    dose_mg: Any,
+    last_dose_at: datetime | None = None,
+    now: datetime | None = None,
+    min_interval_hours: Any = None,
+    settings: DosingSettings = DEFAULTS,
+) -> DoseCalculation:
+    """Devices and timing for an esketamine nasal spray dose (28 mg per device).
+
+    Refuses (no override) a dose that is not a whole number of 28 mg devices or that is above
+    ``settings.esketamine_max_mg`` (label maximum 84 mg).
+    """
+    dose = _positive(dose_mg, "dose_mg")
+    if dose % ESKETAMINE_DEVICE_MG != 0:
+        raise DoseError(
+            "esketamine_multiple",
+            f"{fmt(dose)} mg is not a whole number of 28 mg devices (use 28, 56 or 84 mg)",
+        )
+    if dose > settings.esketamine_max_mg:
+        raise DoseError(
+            "esketamine_max",
+            f"{fmt(dose)} mg is above the esketamine maximum of {fmt(settings.esketamine_max_mg)} mg "
+            "(label maximum 84 mg; cannot be overridden)",
+        )
+    arithmetic: list[str] = []
+    _check_interval(last_dose_at, now, min_interval_hours, settings, arithmetic)
+    devices = int(dose / ESKETAMINE_DEVICE_MG)
+    times = tuple(i * ESKETAMINE_DEVICE_INTERVAL_MIN for i in range(devices))
+    arithmetic.insert(0, f"{fmt(dose)} mg ÷ 28 mg per device = {devices} device(s)")
+    arithmetic.append(
+        f"One device every {ESKETAMINE_DEVICE_INTERVAL_MIN} min (2 sprays, one per nostril): "
+        + ", ".join(f"{t} min" for t in times)
+    )
+    arithmetic.append(f"Monitor at least {ESKETAMINE_MONITORING_MIN} min after dosing")
+    return DoseCalculation(
+        route=ESKETAMINE,
+        dose_mg=dose,
+        arithmetic=tuple(arithmetic),
+        rounding={"method": "none: esketamine is given in whole 28 mg devices"},
+        weight_basis=None,
+        devices=devices,
+        device_interval_min=ESKETAMINE_DEVICE_INTERVAL_MIN,
+        device_times_min=times,
+        minimum_monitoring_min=ESKETAMINE_MONITORING_MIN,
+    )
+
+
+# ---------------------------------------------------------------------------
+# CLI: ketaflow dose ...
+# ---------------------------------------------------------------------------
+
+
+class _UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:  # raise instead of sys.exit so main() returns 2
+        raise _UsageError(message)
+
+
+def _build_parser() -> _Parser:
+    p = _Parser(
+        prog="ketaflow dose",
+        description="Ketamine / esketamine dose calculator. Prints JSON; exit 2 on refusal.",
+    )
+    p.add_argument("--route", required=True, choices=ROUTES)
+    p.add_argument("--weight-kg", help="body weight in kg, on the clinic's weight basis")
+    p.add_argument("--mg-per-kg", help="dose in mg/kg (iv/im/sc/oral ketamine)")
+    p.add_argument("--minutes", help="infusion time in minutes (iv-ketamine)")
+    p.add_argument("--stock-mg-per-ml", help="stock concentration in mg/mL")
+    p.add_argument("--bag-ml", help="infusion bag volume in mL (iv-ketamine)")
+    p.add_argument("--override-reason", help="written reason to exceed the clinic mg/kg maximum")
+    p.add_argument("--dose-mg", help="esketamine dose in mg (28, 56 or 84)")
+    p.add_argument("--last-dose-at", help="ISO date-time of the previous dose")
+    p.add_argument("--min-interval-hours", help="minimum hours between doses (default: setting)")
+    return p
+
+
+def main(argv: Sequence[str] | None = None, settings: DosingSettings = DEFAULTS) -> int:
+    """``ketaflow dose ...`` (argv excludes "dose"). Prints JSON, returns 0; 2 on refusal."""
+    parser = _build_parser()
+    try:
+        args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    except _UsageError as exc:
+        print(f"ketaflow dose: error: {exc}", file=sys.stderr)
+        print(parser.format_usage().rstrip(), file=sys.stderr)
+        return 2
+    except SystemExit as exc:  # --help
+        return int(exc.code or 0)
+
+    def refuse(limit: str, message: str) -> int:
+        print(f"ketaflow dose: refused ({limit}): {message}", file=sys.stderr)
+        return 2
+
+    last = None
+    if args.last_dose_at is not None:
+        try:
+            last = datetime.fromisoformat(args.last_dose_at)
+        except ValueError:
+            return refuse("last_dose_at", f"not an ISO date-time: {args.last_dose_at!r}")
+    try:
+        if args.route == ESKETAMINE:
+            for opt in ("weight_kg", "mg_per_kg", "minutes", "stock_mg_per_ml", "bag_ml"):
+                if getattr(args, opt) is not None:
+                    return refuse(opt, f"--{opt.replace('_', '-')} does not apply to {ESKETAMINE}")
+            if args.override_reason is not None:
+                return refuse("esketamine_max", "the esketamine dose limits cannot be overridden")
+            if args.dose_mg is None:
+                return refuse("dose_mg", f"--dose-mg is required for {ESKETAMINE}")
+            result = calculate_esketamine(
+                args.dose_mg,
+                last_dose_at=last,
+                min_interval_hours=args.min_interval_hours,
+                settings=settings,
+            )
+        else:
+            if args.dose_mg is not None:
+                return refuse("dose_mg", "--dose-mg is for esketamine; use --mg-per-kg")
+            for opt in ("weight_kg", "mg_per_kg"):
+                if getattr(args, opt) is None:
+                    return refuse(opt, f"--{opt.replace('_', '-')} is required for {args.route}")
+            result = calculate_weight_based(
+                args.route,
+                args.weight_kg,
+                args.mg_per_kg,
+                minutes=args.minutes,
+                stock_mg_per_ml=args.stock_mg_per_ml,
+                bag_ml=args.bag_ml,
+                override_reason=args.override_reason,
+                last_dose_at=last,
+                min_interval_hours=args.min_interval_hours,
+                settings=settings,
+            )
+    except DoseError as exc:
+        return refuse(exc.limit, exc.message)
+    print(json.dumps(result.as_dict(), indent=2, ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,117 @@
+"""Reads of the patient registry, always scoped to one clinic."""
+
+import datetime
+import re
+
+from django.db.models import Q
+from django.http import Http404
+
+from ketaflow.accounts.models import EmergencyAccess
+from ketaflow.accounts.permissions import membership_for, roles_can
+from ketaflow.patients.models import Patient, search_key
+from ketaflow.tenancy.models import Clinic
+
+_DATE_FORMATS = ("%Y-%m-%d", "%m/%d/%Y")
+_HIGH = "\U0010ffff"
+
+
+def patients(clinic: Clinic):
+    return Patient.objects.for_clinic(clinic).select_related(
+        "preferred_location", "prescriber", "therapist"
+    )
+
+
+def get_patient(clinic: Clinic, pk) -> Patient:
+    """The patient with ``pk`` in ``clinic``; 404 for any other clinic's patient."""
+    try:
+        return patients(clinic).get(pk=int(pk))
+    except (Patient.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such patient in this clinic.") from None
+
+
+def _parse_date(text: str) -> datetime.date | None:
+    for fmt in _DATE_FORMATS:
+        try:
+            return datetime.datetime.strptime(text, fmt).date()
+        except ValueError:
+            continue
+    return None
+
+
+def _prefix(field: str, token: str) -> Q:
+    # A range instead of LIKE, so both SQLite and PostgreSQL use the (clinic, key) index.
+    return Q(**{f"{field}__gte": token, f"{field}__lt": token + _HIGH})
+
+
+def search(clinic: Clinic, query: str, *, status: str | None = None, limit: int = 25):
+    """Find patients by MRN, date of birth or name prefix(es); newest criteria first."""
+    query = " ".join((query or "").split())[:100]
+    qs = patients(clinic)
+    if status:
+        qs = qs.filter(status=status)
+    if not query:
+        return qs.order_by("legal_family_name", "legal_given_name", "id")[:limit]
+    dob = _parse_date(query)
+    if dob is not None:
+        return qs.filter(date_of_birth=dob)[:limit]
+    if re.search(r"\d", query) and " " not in query:
+        return qs.filter(Q(mrn__iexact=query) | _prefix("mrn", query.upper()))[:limit]
+    tokens = [search_key(token) for token in query.split(" ") if search_key(token)]
+    for token in tokens:
+        qs = qs.filter(
+            _prefix("family_key", token)
+            | _prefix("given_key", token)
+            | _prefix("preferred_key", token)
+        )
+    return qs[:limit]
+
+
+def needing_action(clinic: Clinic, limit: int = 20):
+    """Patients waiting on the clinic: prospective ones, and anyone without a prescriber."""
+    qs = patients(clinic).filter(
+        Q(status=Patient.Status.PROSPECTIVE)
+        | Q(prescriber__isnull=True, status=Patient.Status.ACTIVE)
+    )
+    return qs.order_by("created_at", "id")[:limit]
+
+
+def status_counts(clinic: Clinic) -> dict[str, int]:
+    from django.db.models import Count
+
+    rows = Patient.objects.for_clinic(clinic).values("status").annotate(n=Count("id"))
+    counts = {status: 0 for status in Patient.Status.values}
+    counts.update({row["status"]: row["n"] for row in rows})
+    return counts
+
+
+def chart_access(
+    user, clinic: Clinic, patient: Patient
+) -> tuple[str | None, EmergencyAccess | None]:
+    """How ``user`` may open the clinical chart: ("normal"|"emergency"|None, active grant).
+
+    Normal scope: the clinical roles, at the patient's preferred location (members with no
+    locations listed work at all of them), or as the patient's prescriber or therapist.
+    Outside it, only an active emergency-access grant opens the chart.
+    """
+    membership = membership_for(user, clinic)
+    if membership is None or not roles_can(membership.roles, "chart.view"):
+        return None, None
+    location_ids = {location.pk for location in membership.locations.all()}
+    if (
+        not location_ids
+        or patient.preferred_location_id is None
+        or patient.preferred_location_id in location_ids
+        or user.pk in (patient.prescriber_id, patient.therapist_id)
+    ):
+        return "normal", None
+    grant = (
+        EmergencyAccess.objects.filter(
+            clinic=clinic,
+            user=user,
+            patient=patient,
+            expires_at__gt=datetime.datetime.now(datetime.UTC),
+        )
+        .order_by("-expires_at")
+        .first()
+    )
+    return ("emergency", grant) if grant else (None, None)

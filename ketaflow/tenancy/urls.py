@@ -1,0 +1,7 @@
+from django.urls import path
+
+from ketaflow.tenancy import views
+
+app_name = "tenancy"
+
+urlpatterns = [path("choose/", views.choose_clinic, name="choose")]

@@ -1,0 +1,23 @@
+from django.contrib import admin
+from django.urls import include, path
+from django.views.generic import RedirectView
+
+from ketaflow.api import api
+from ketaflow.web import views as web_views
+
+handler403 = "ketaflow.web.views.permission_denied"
+
+# The admin signs in through ketaflow's own sign-in (throttling, two-step, audit).
+admin.site.login = RedirectView.as_view(pattern_name="accounts:login", query_string=True)
+
+urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="web:today", permanent=False)),
+    path("today/", include("ketaflow.web.urls")),
+    path("accounts/", include("ketaflow.accounts.urls")),
+    path("clinic/", include("ketaflow.tenancy.urls")),
+    path("patients/", include("ketaflow.patients.urls")),
+    path("audit/", include("ketaflow.audit.urls")),
+    path("api/v1/", api.urls),
+    path("admin/", admin.site.urls),
+    path("healthz", web_views.healthz, name="healthz"),
+]

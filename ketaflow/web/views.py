@@ -1,0 +1,30 @@
+from django.db import connection
+from django.http import JsonResponse
+from django.shortcuts import render
+
+from ketaflow.patients import selectors as patient_selectors
+from ketaflow.web.decorators import clinic_required
+
+
+@clinic_required("patients.view")
+def today(request):
+    """The day at a glance. Later issues add appointments and alerts above the work queue."""
+    clinic = request.clinic
+    return render(
+        request,
+        "web/today.html",
+        {
+            "needing_action": patient_selectors.needing_action(clinic),
+            "counts": patient_selectors.status_counts(clinic),
+        },
+    )
+
+
+def healthz(request):
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return JsonResponse({"status": "ok"})
+
+
+def permission_denied(request, exception=None):
+    return render(request, "403.html", {"reason": str(exception or "")}, status=403)
