@@ -1,7 +1,13 @@
 # ketaflow: `make demo` runs the synthetic demo clinic, `make test` runs every check CI runs.
 SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
 PY_VERSION := $(shell cat .python-version)
-PYTHON := $(shell command -v python$(PY_VERSION) 2>/dev/null || (pyenv which python$(PY_VERSION) 2>/dev/null))
+# The first interpreter of a given X.Y that really runs (a pyenv shim can exist and refuse).
+find_python = $(shell for p in python$(1) $$(ls -d $$HOME/.pyenv/versions/$(1)*/bin/python$(1) 2>/dev/null) /usr/bin/python$(1); do \
+	$$p -c 'import sys; sys.exit(sys.version_info[:2] != tuple(map(int, "$(1)".split("."))))' 2>/dev/null && { echo $$p; break; }; done)
+PYTHON := $(call find_python,$(PY_VERSION))
+# pip warns about every unused local index it is configured with; keep the output readable.
+QUIET_PIP := 2>&1 | { grep -v '^WARNING: Location .* is ignored' || true; }
 VENV := .venv
 BIN := $(VENV)/bin
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
@@ -13,12 +19,12 @@ check-python:
 
 $(BIN)/.base: requirements/base.lock pyproject.toml | check-python
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --require-hashes -r requirements/base.lock
-	$(BIN)/pip install -q --no-deps -e .
+	$(BIN)/pip install -q --require-hashes -r requirements/base.lock $(QUIET_PIP)
+	$(BIN)/pip install -q --no-deps -e . $(QUIET_PIP)
 	@touch $@
 
 $(BIN)/.dev: requirements/dev.lock $(BIN)/.base
-	$(BIN)/pip install -q --require-hashes -r requirements/dev.lock
+	$(BIN)/pip install -q --require-hashes -r requirements/dev.lock $(QUIET_PIP)
 	@touch $@
 
 demo: $(BIN)/.base
@@ -54,12 +60,12 @@ bench: $(BIN)/.dev opentiva
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
 # opentiva (an independent PK implementation) only builds on Python 3.10: a separate venv for the PK comparison.
-OPENTIVA_PY := $(shell command -v python3.10 2>/dev/null || (pyenv which python3.10 2>/dev/null))
+OPENTIVA_PY := $(call find_python,3.10)
 opentiva: .venv-opentiva/.ok
 .venv-opentiva/.ok:
 	@test -n "$(OPENTIVA_PY)" || { echo "Python 3.10 is needed for the opentiva comparison venv (pyenv install 3.10)." >&2; exit 1; }
 	$(OPENTIVA_PY) -m venv .venv-opentiva
-	.venv-opentiva/bin/pip install -q opentiva==1.1.2
+	.venv-opentiva/bin/pip install -q opentiva==1.1.2 $(QUIET_PIP)
 	@touch $@
 
 # Maintainers: re-resolve the pinned, hashed lock files after changing pyproject.toml.

@@ -136,6 +136,12 @@ def on_auth_error(request, exc):
 
 
 def _register_routers():
+    """Core routers, then each installed domain app's ``api.router`` at /api/v1/<app>/."""
+    from importlib import import_module
+    from importlib.util import find_spec
+
+    from django.conf import settings
+
     from ketaflow.accounts.api import router as me_router
     from ketaflow.audit.api import router as audit_router
     from ketaflow.patients.api import router as patients_router
@@ -143,6 +149,10 @@ def _register_routers():
     api.add_router("/patients", patients_router)
     api.add_router("/audit", audit_router)
     api.add_router("/me", me_router)
+    for name in settings.DOMAIN_APPS:
+        module = f"ketaflow.{name}.api"
+        if f"ketaflow.{name}" in settings.INSTALLED_APPS and find_spec(module):
+            api.add_router(f"/{name}", import_module(module).router)
 
 
 _register_routers()

@@ -39,6 +39,24 @@ INSTALLED_APPS = [
     "ketaflow.audit",
     "ketaflow.patients",
 ]
+# Clinical domain apps, in flow order. Each is installed once its package exists, so a new
+# domain is added by creating ketaflow/<name>/ (apps.py, urls.py, api.py, demo.py are found
+# by the hooks in urls.py, api.py and web/demo.py).
+DOMAIN_APPS = [
+    "measures",
+    "intake",
+    "plans",
+    "scheduling",
+    "treatment",
+    "therapy",
+    "outcomes",
+    "interop",
+]
+INSTALLED_APPS += [
+    f"ketaflow.{name}"
+    for name in DOMAIN_APPS
+    if (BASE_DIR / "ketaflow" / name / "apps.py").exists()
+]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",

@@ -1,3 +1,6 @@
+from importlib.util import find_spec
+
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
@@ -17,6 +20,11 @@ urlpatterns = [
     path("clinic/", include("ketaflow.tenancy.urls")),
     path("patients/", include("ketaflow.patients.urls")),
     path("audit/", include("ketaflow.audit.urls")),
+    *[
+        path(f"{name}/", include(f"ketaflow.{name}.urls"))
+        for name in settings.DOMAIN_APPS
+        if f"ketaflow.{name}" in settings.INSTALLED_APPS and find_spec(f"ketaflow.{name}.urls")
+    ],
     path("api/v1/", api.urls),
     path("admin/", admin.site.urls),
     path("healthz", web_views.healthz, name="healthz"),

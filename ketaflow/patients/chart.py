@@ -1,5 +1,22 @@
-"""The tabs of the patient chart, and what each says while it is still empty."""
+"""The tabs of the patient chart, what each says while empty, and the hooks other apps fill.
 
+Domain apps add content without touching the chart view:
+
+    from ketaflow.patients import chart
+
+    @chart.section("measures")
+    def measures_section(request, patient):   # returns HTML (SafeString) or None
+        ...
+
+    @chart.banner
+    def risk_banner(request, patient):        # shown under the header on every chart page
+        ...
+
+Register them in the app's ``AppConfig.ready``. Providers must issue a constant number of
+queries whatever the patient's history.
+"""
+
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -93,3 +110,36 @@ TABS = [
     Tab("activity", "Activity", clinical=True),
 ]
 TAB_BY_SLUG = {tab.slug: tab for tab in TABS}
+
+
+Provider = Callable[..., str | None]
+_sections: dict[str, list[Provider]] = {}
+_banners: list[Provider] = []
+
+
+def section(tab_slug: str):
+    """Register a provider of HTML for one chart tab (in registration order)."""
+    if tab_slug not in TAB_BY_SLUG:
+        raise ValueError(f"Unknown chart tab {tab_slug!r}.")
+
+    def register(fn: Provider) -> Provider:
+        if fn not in _sections.setdefault(tab_slug, []):
+            _sections[tab_slug].append(fn)
+        return fn
+
+    return register
+
+
+def banner(fn: Provider) -> Provider:
+    """Register a provider of a banner shown under the patient header on every chart page."""
+    if fn not in _banners:
+        _banners.append(fn)
+    return fn
+
+
+def sections_for(request, patient, tab_slug: str) -> list[str]:
+    return [html for fn in _sections.get(tab_slug, []) if (html := fn(request, patient))]
+
+
+def banners_for(request, patient) -> list[str]:
+    return [html for fn in _banners if (html := fn(request, patient))]

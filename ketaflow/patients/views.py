@@ -10,7 +10,7 @@ from ketaflow.accounts.permissions import can
 from ketaflow.audit import selectors as audit_selectors
 from ketaflow.audit import services as audit
 from ketaflow.patients import selectors, services
-from ketaflow.patients.chart import TAB_BY_SLUG, TABS
+from ketaflow.patients.chart import TAB_BY_SLUG, TABS, sections_for
 from ketaflow.patients.forms import PatientForm
 from ketaflow.patients.models import Patient
 from ketaflow.web.decorators import clinic_required
@@ -101,6 +101,7 @@ def patient_chart(request, pk, tab="overview"):
         "tab": current,
         "access": access,
         "grant": grant,
+        "sections": sections_for(request, patient, tab),
     }
     if tab == "activity":
         page = Paginator(audit_selectors.patient_activity(request.clinic, patient), 50).get_page(

@@ -12,6 +12,8 @@ import random
 import secrets
 import stat
 from dataclasses import dataclass
+from importlib import import_module
+from importlib.util import find_spec
 
 from django.db import transaction
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -211,6 +213,22 @@ def _patient_data(
     }
 
 
+def _seed_domains(clinic: Clinic, staff: dict, spec: DemoClinic) -> None:
+    """Let each installed domain app add its part of the demo (``ketaflow.<app>.demo.seed``).
+
+    Each receives the clinic, ``staff`` (role -> user) and a Random seeded per clinic and app,
+    and must be idempotent (create only what is missing).
+    """
+    from django.conf import settings
+
+    for name in settings.DOMAIN_APPS:
+        module = f"ketaflow.{name}.demo"
+        if f"ketaflow.{name}" in settings.INSTALLED_APPS and find_spec(module):
+            import_module(module).seed(
+                clinic=clinic, staff=staff, rng=random.Random(f"{spec.seed}:{name}")
+            )
+
+
 @transaction.atomic
 def seed() -> dict:
     """Create whatever of the demo is missing. Returns the credentials (also in var/)."""
@@ -259,6 +277,7 @@ def seed() -> dict:
         Clinic.objects.filter(pk=clinic.pk, next_mrn__lte=spec.patients).update(
             next_mrn=spec.patients + 1
         )
+        _seed_domains(clinic, staff, spec)
     data = {
         "note": "Synthetic demo logins, random per install. Keep this file private (mode 600).",
         "url": "http://127.0.0.1:8000/",

@@ -3,6 +3,7 @@ from django.http import JsonResponse
 from django.shortcuts import render
 
 from ketaflow.patients import selectors as patient_selectors
+from ketaflow.web.dashboard import panels_for
 from ketaflow.web.decorators import clinic_required
 
 
@@ -16,6 +17,7 @@ def today(request):
         {
             "needing_action": patient_selectors.needing_action(clinic),
             "counts": patient_selectors.status_counts(clinic),
+            "panels": panels_for(request),
         },
     )
 

@@ -1,12 +1,21 @@
 """Every URL and every API route, tried as anonymous, as each role, and from another clinic.
 
-The tables below must name every URL pattern and every API operation: a new route that is
-not listed here fails ``test_every_route_is_in_the_matrix``.
+The tables must name every URL pattern and every API operation: a route that is not listed
+fails ``test_every_route_is_in_the_matrix``. Domain apps list their routes in
+``tests/<app>/access_matrix.py`` (WEB, API, and optionally OBJECTS and BODIES), merged here.
+
+WEB:  url name     -> (method, needed action | PUBLIC | SIGNED_IN, {url kwarg: object kind or literal})
+API:  operation id -> (needed action | SIGNED_IN, {path parameter: object kind})
+OBJECTS: object kind -> function(world) creating one such object in the first clinic, returning its pk
+BODIES:  operation id or url name -> request body for POST/PUT/PATCH
 """
+
+import importlib.util
+from pathlib import Path
 
 import pytest
 from django.test import Client
-from django.urls import URLPattern, URLResolver, get_resolver
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from ketaflow.accounts.models import ApiToken
 from ketaflow.accounts.permissions import MATRIX, roles_can
@@ -17,112 +26,129 @@ ROLES = ["owner", "prescriber", "nurse", "therapist", "front_desk"]
 PUBLIC = "public"
 SIGNED_IN = "signed-in"
 
-# url name -> (method, what it needs, kind of object in the URL or None)
 WEB = {
-    "web:today": ("get", "patients.view", None),
-    "patients:list": ("get", "patients.view", None),
-    "patients:create": ("get", "patients.create", None),
-    "patients:chart": ("get", "patients.view", "patient"),
-    "patients:chart_tab": ("get", "chart.view", "patient"),
-    "patients:edit": ("get", "patients.edit_demographics", "patient"),
-    "patients:emergency_access": ("post", "chart.emergency_access", "patient"),
-    "audit:report": ("get", "audit.view", None),
-    "audit:export_csv": ("get", "audit.view", None),
-    "accounts:users": ("get", "users.manage", None),
-    "accounts:member_add": ("get", "users.manage", None),
-    "accounts:member_edit": ("get", "users.manage", "membership"),
-    "accounts:account": ("get", SIGNED_IN, None),
-    "accounts:revoke_token": ("post", SIGNED_IN, "token"),
-    "tenancy:choose": ("get", SIGNED_IN, None),
-    "accounts:login": ("get", PUBLIC, None),
-    "accounts:mfa": ("get", PUBLIC, None),
-    "accounts:mfa_enrol": ("get", PUBLIC, None),
-    "accounts:logout": ("post", PUBLIC, None),
-    "accounts:password_reset": ("get", PUBLIC, None),
-    "accounts:password_reset_done": ("get", PUBLIC, None),
-    "accounts:password_reset_confirm": ("get", PUBLIC, None),
-    "accounts:password_reset_complete": ("get", PUBLIC, None),
-    "healthz": ("get", PUBLIC, None),
+    "web:today": ("get", "patients.view", {}),
+    "patients:list": ("get", "patients.view", {}),
+    "patients:create": ("get", "patients.create", {}),
+    "patients:chart": ("get", "patients.view", {"pk": "patient"}),
+    "patients:chart_tab": ("get", "chart.view", {"pk": "patient", "tab": "assessment"}),
+    "patients:edit": ("get", "patients.edit_demographics", {"pk": "patient"}),
+    "patients:emergency_access": ("post", "chart.emergency_access", {"pk": "patient"}),
+    "audit:report": ("get", "audit.view", {}),
+    "audit:export_csv": ("get", "audit.view", {}),
+    "accounts:users": ("get", "users.manage", {}),
+    "accounts:member_add": ("get", "users.manage", {}),
+    "accounts:member_edit": ("get", "users.manage", {"pk": "membership"}),
+    "accounts:account": ("get", SIGNED_IN, {}),
+    "accounts:revoke_token": ("post", "own-token", {"pk": "token"}),
+    "tenancy:choose": ("get", SIGNED_IN, {}),
+    "accounts:login": ("get", PUBLIC, {}),
+    "accounts:mfa": ("get", PUBLIC, {}),
+    "accounts:mfa_enrol": ("get", PUBLIC, {}),
+    "accounts:logout": ("post", PUBLIC, {}),
+    "accounts:password_reset": ("get", PUBLIC, {}),
+    "accounts:password_reset_done": ("get", PUBLIC, {}),
+    "accounts:password_reset_confirm": ("get", PUBLIC, {"uidb64": "MQ", "token": "set-password"}),
+    "accounts:password_reset_complete": ("get", PUBLIC, {}),
+    "healthz": ("get", PUBLIC, {}),
 }
-# URL prefixes covered elsewhere: the API (below), Django's admin (staff only, its own tests), the root redirect.
-COVERED_PREFIXES = ("api/v1/", "admin/")
-
-# API operation id -> (what it needs, kind of object in the path or None)
 API = {
-    "ketaflow_patients_api_list_patients": ("patients.view", None),
-    "ketaflow_patients_api_search_patients": ("patients.view", None),
-    "ketaflow_patients_api_get_patient": ("patients.view", "patient"),
-    "ketaflow_patients_api_create_patient": ("patients.create", None),
-    "ketaflow_patients_api_update_patient": ("patients.edit_demographics", "patient"),
-    "ketaflow_audit_api_events": ("audit.view", None),
-    "ketaflow_accounts_api_me": (SIGNED_IN, None),
+    "ketaflow_patients_api_list_patients": ("patients.view", {}),
+    "ketaflow_patients_api_search_patients": ("patients.view", {}),
+    "ketaflow_patients_api_get_patient": ("patients.view", {"patient_id": "patient"}),
+    "ketaflow_patients_api_create_patient": ("patients.create", {}),
+    "ketaflow_patients_api_update_patient": (
+        "patients.edit_demographics",
+        {"patient_id": "patient"},
+    ),
+    "ketaflow_audit_api_events": ("audit.view", {}),
+    "ketaflow_accounts_api_me": (SIGNED_IN, {}),
 }
+OBJECTS = {}
+BODIES = {
+    "patients:emergency_access": {"reason": "Patient collapsed in the waiting room"},
+    "ketaflow_patients_api_search_patients": {"q": "a"},
+    "ketaflow_patients_api_update_patient": {"phone": "555 010 9999"},
+}
+# Django's admin (staff only) and the root redirect are outside the clinic's role matrix.
+OUTSIDE = ("admin/",)
+
+for path in sorted(Path(__file__).resolve().parents[1].glob("*/access_matrix.py")):
+    spec = importlib.util.spec_from_file_location(f"access_matrix_{path.parent.name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    WEB.update(getattr(module, "WEB", {}))
+    API.update(getattr(module, "API", {}))
+    OBJECTS.update(getattr(module, "OBJECTS", {}))
+    BODIES.update(getattr(module, "BODIES", {}))
 
 
-def _named_patterns(resolver=None, prefix="", namespace=""):
+def _patterns(resolver=None, prefix="", namespace=""):
     resolver = resolver or get_resolver()
     for entry in resolver.url_patterns:
         route = prefix + str(entry.pattern)
         if isinstance(entry, URLResolver):
             ns = f"{namespace}{entry.namespace}:" if entry.namespace else namespace
-            yield from _named_patterns(entry, route, ns)
+            yield from _patterns(entry, route, ns)
         elif isinstance(entry, URLPattern):
             yield route, (namespace + entry.name) if entry.name else None
 
 
 def _operations():
     schema = api.get_openapi_schema()
-    for path, methods in schema["paths"].items():
+    for route, methods in schema["paths"].items():
         for method, operation in methods.items():
-            yield path, method, operation["operationId"]
+            yield route, method, operation["operationId"]
 
 
 def test_every_route_is_in_the_matrix():
-    missing = [
+    unlisted = [
         (route, name)
-        for route, name in _named_patterns()
-        if not route.startswith(COVERED_PREFIXES) and route != "" and name not in WEB
+        for route, name in _patterns()
+        if route and not route.startswith((*OUTSIDE, "api/v1/")) and name not in WEB
     ]
-    assert missing == []
+    assert unlisted == []
     assert sorted(op for _, _, op in _operations()) == sorted(API)
-    for need, _ in API.values():
-        assert need in MATRIX or need == SIGNED_IN
-    for _, need, _ in WEB.values():
-        assert need in MATRIX or need in (PUBLIC, SIGNED_IN)
+    needs = [need for _, need, _ in WEB.values()] + [need for need, _ in API.values()]
+    assert all(need in MATRIX or need in (PUBLIC, SIGNED_IN, "own-token") for need in needs)
 
 
 @pytest.fixture
-def world(clinic, other_clinic, staff, make_user, patient, client_for):
+def world(clinic, other_clinic, staff, make_user, make_patient, patient, client_for):
     outsider = make_user(other_clinic, *ROLES)
-    token, _ = ApiToken.objects.get_or_create(
+    token = ApiToken.objects.create(
         user=staff["owner"],
         clinic=clinic,
         name="t",
         prefix="kf_x",
         token_hash="0" * 64,
-        defaults={"expires_at": "2099-01-01T00:00:00Z"},
+        expires_at="2099-01-01T00:00:00Z",
     )
+    world = {
+        "clinic": clinic,
+        "staff": staff,
+        "patient": patient,
+        "make_patient": make_patient,
+        "outsider": outsider,
+        "client_for": client_for,
+    }
     objects = {
         "patient": patient.pk,
         "membership": Membership.objects.get(user=staff["nurse"], clinic=clinic).pk,
         "token": token.pk,
     }
-    return {"staff": staff, "outsider": outsider, "objects": objects, "client_for": client_for}
+    for kind, build in OBJECTS.items():
+        objects[kind] = build(world)
+    world["objects"] = objects
+    return world
 
 
-def _url(name, kind, objects):
-    from django.urls import reverse
-
-    kwargs = {"pk": objects[kind]} if kind else {}
-    if name == "patients:chart_tab":
-        kwargs["tab"] = "assessment"
-    if name == "accounts:password_reset_confirm":
-        kwargs = {"uidb64": "MQ", "token": "set-password"}
-    return reverse(name, kwargs=kwargs)
+def _resolve(params: dict, objects: dict) -> dict:
+    return {key: objects.get(value, value) for key, value in params.items()}
 
 
-def _api_path(path, kind, objects):
-    return path.replace("{patient_id}", str(objects[kind])) if kind else path
+def _uses_objects(params: dict) -> bool:
+    return any(value in {"patient", "membership", "token", *OBJECTS} for value in params.values())
 
 
 def _call(client, method, url, data=None):
@@ -133,54 +159,50 @@ def _call(client, method, url, data=None):
     return client.post(url, data or {})
 
 
+def _allowed(need, role):
+    return need == SIGNED_IN or (need == "own-token" and role == "owner") or roles_can([role], need)
+
+
 @pytest.mark.parametrize("name", sorted(WEB))
 def test_web_route_matrix(world, name):
-    method, need, kind = WEB[name]
-    url = _url(name, kind, world["objects"])
-    anonymous = _call(Client(), method, url)
+    method, need, params = WEB[name]
+    url = reverse(name, kwargs=_resolve(params, world["objects"]))
+    body = BODIES.get(name, {})
+    anonymous = _call(Client(), method, url, body)
     if need == PUBLIC:
         assert anonymous.status_code in (200, 302), url
         return
     assert anonymous.status_code == 302 and "/accounts/login/" in anonymous["Location"], url
     for role in ROLES:
-        client = world["client_for"](world["staff"][role])
-        response = _call(client, method, url, {"reason": "Patient collapsed in the waiting room"})
-        allowed = need == SIGNED_IN or roles_can([role], need)
-        if name == "accounts:revoke_token":
-            allowed = role == "owner"  # only the token's own user
-            assert response.status_code == (302 if allowed else 404), (role, url)
-        elif allowed:
+        response = _call(world["client_for"](world["staff"][role]), method, url, body)
+        if _allowed(need, role):
             assert response.status_code in (200, 302), (role, url, response.status_code)
         else:
             assert response.status_code in (403, 404), (role, url, response.status_code)
-    if kind:
-        response = _call(
-            world["client_for"](world["outsider"]), method, url, {"reason": "Checking someone else"}
-        )
+    if _uses_objects(params):
+        response = _call(world["client_for"](world["outsider"]), method, url, body)
         assert response.status_code == 404, (name, url, response.status_code)
 
 
-@pytest.mark.parametrize(("path", "method", "operation"), sorted(_operations()))
-def test_api_route_matrix(world, path, method, operation):
-    need, kind = API[operation]
-    url = "/api/v1" + _api_path(path.removeprefix("/api/v1"), kind, world["objects"])
-    body = {"q": "a"} if operation.endswith("search_patients") else {"phone": "555 010 9999"}
-    assert _call(Client(), method.lower(), url, body).status_code == 401, url
+@pytest.mark.parametrize(("route", "method", "operation"), sorted(_operations()))
+def test_api_route_matrix(world, route, method, operation):
+    need, params = API[operation]
+    url = route.format(**_resolve(params, world["objects"]))
+    body = BODIES.get(operation, {})
+    assert _call(Client(), method, url, body).status_code == 401, url
     for role in ROLES:
-        client = world["client_for"](world["staff"][role])
-        response = _call(client, method.lower(), url, body)
-        allowed = need == SIGNED_IN or roles_can([role], need)
-        if allowed:
-            assert response.status_code in (200, 201, 422), (
+        response = _call(world["client_for"](world["staff"][role]), method, url, body)
+        if _allowed(need, role):
+            assert response.status_code in (200, 201, 204, 409, 422), (
                 role,
                 url,
                 response.status_code,
-                response.content,
+                response.content[:300],
             )
         else:
             assert response.status_code == 403, (role, url, response.status_code)
-    if kind:
-        response = _call(world["client_for"](world["outsider"]), method.lower(), url, body)
+    if _uses_objects(params):
+        response = _call(world["client_for"](world["outsider"]), method, url, body)
         assert response.status_code == 404, (url, response.status_code)
 
 
