@@ -42,16 +42,11 @@ INSTALLED_APPS = [
 # Clinical domain apps, in flow order. Each is installed once its package exists, so a new
 # domain is added by creating ketaflow/<name>/ (apps.py, urls.py, api.py, demo.py are found
 # by the hooks in urls.py, api.py and web/demo.py).
-DOMAIN_APPS = [
-    "measures",
-    "intake",
-    "plans",
-    "scheduling",
-    "treatment",
-    "therapy",
-    "outcomes",
-    "interop",
-]
+DOMAIN_APPS = config.env_list(
+    # Development only: limit the installed domain apps, e.g. while another one is half-built.
+    "KETAFLOW_DOMAIN_APPS",
+    "measures,intake,plans,scheduling,treatment,therapy,outcomes,interop",
+)
 INSTALLED_APPS += [
     f"ketaflow.{name}"
     for name in DOMAIN_APPS

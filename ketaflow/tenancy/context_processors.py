@@ -15,8 +15,12 @@ class _Perms:
 
 
 def clinic(request):
+    from ketaflow.web.navigation import items
+
     membership = getattr(request, "membership", None)
+    roles = membership.roles if membership else []
     return {
+        "nav_items": [entry for entry in items() if roles_can(roles, entry.action)],
         "current_clinic": getattr(request, "clinic", None),
         "current_membership": membership,
         "user_clinics": getattr(request, "user_clinics", []),
