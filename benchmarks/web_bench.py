@@ -16,20 +16,7 @@ from ketaflow.audit import services as audit_services
 from ketaflow.audit.models import AuditChainHead, AuditEvent
 from ketaflow.patients.models import Patient, search_key
 from ketaflow.tenancy.models import Clinic, Location, Membership
-
-FAMILY = [
-    "Alvarez",
-    "Brooks",
-    "Chen",
-    "Diaz",
-    "Ellis",
-    "Fischer",
-    "Garcia",
-    "Hughes",
-    "Ibarra",
-    "Jensen",
-]
-GIVEN = ["Avery", "Blake", "Casey", "Dana", "Emery", "Finley", "Gray", "Harper", "Indigo", "Jordan"]
+from ketaflow.web.demo import FAMILY, GIVEN
 
 
 def _stats(samples_ms):

@@ -3,7 +3,7 @@
 import datetime
 import re
 
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.http import Http404
 
 from ketaflow.accounts.models import EmergencyAccess
@@ -76,8 +76,6 @@ def needing_action(clinic: Clinic, limit: int = 20):
 
 
 def status_counts(clinic: Clinic) -> dict[str, int]:
-    from django.db.models import Count
-
     rows = Patient.objects.for_clinic(clinic).values("status").annotate(n=Count("id"))
     counts = {status: 0 for status in Patient.Status.values}
     counts.update({row["status"]: row["n"] for row in rows})
