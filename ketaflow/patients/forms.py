@@ -76,8 +76,9 @@ class PatientForm(forms.ModelForm):
             raise forms.ValidationError(
                 "MRN may contain only letters, digits and hyphens (up to 32)."
             )
+        mrn = mrn.upper()  # MRNs are case-insensitive: stored in capitals
         if mrn:
-            clash = Patient.objects.for_clinic(self.clinic).filter(mrn__iexact=mrn)
+            clash = Patient.objects.for_clinic(self.clinic).filter(mrn=mrn)
             if self.instance.pk:
                 clash = clash.exclude(pk=self.instance.pk)
             if clash.exists():

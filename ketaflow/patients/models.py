@@ -71,13 +71,19 @@ class Patient(ClinicOwned):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        ordering = ["legal_family_name", "legal_given_name", "id"]
+        ordering = ["family_key", "given_key", "id"]
         constraints = [models.UniqueConstraint(fields=["clinic", "mrn"], name="uniq_patient_mrn")]
         indexes = [
-            models.Index(fields=["clinic", "family_key"]),
-            models.Index(fields=["clinic", "given_key"]),
-            models.Index(fields=["clinic", "preferred_key"]),
-            models.Index(fields=["clinic", "date_of_birth"]),
+            models.Index(
+                fields=["clinic", "family_key", "given_key"], name="patient_family_search"
+            ),
+            models.Index(fields=["clinic", "given_key", "family_key"], name="patient_given_search"),
+            models.Index(
+                fields=["clinic", "preferred_key", "family_key"], name="patient_preferred_search"
+            ),
+            models.Index(
+                fields=["clinic", "date_of_birth", "family_key"], name="patient_dob_search"
+            ),
             models.Index(fields=["clinic", "status"]),
         ]
 

@@ -43,27 +43,48 @@ def _prefix(field: str, token: str) -> Q:
     return Q(**{f"{field}__gte": token, f"{field}__lt": token + _HIGH})
 
 
-def search(clinic: Clinic, query: str, *, status: str | None = None, limit: int = 25):
-    """Find patients by MRN, date of birth or name prefix(es); newest criteria first."""
+# Name search: last-name matches first, then first-name, then preferred-name matches. Each
+# branch is one range scan of its (clinic, key, ...) index in index order, so a search stays
+# fast at any clinic size however many patients share the first letters.
+_NAME_BRANCHES = (
+    ("family_key", ("family_key", "given_key", "id")),
+    ("given_key", ("given_key", "family_key", "id")),
+    ("preferred_key", ("preferred_key", "family_key", "id")),
+)
+
+
+def search(clinic: Clinic, query: str, *, status: str | None = None, limit: int = 25) -> list:
+    """Find patients by MRN, date of birth or name prefix(es)."""
     query = " ".join((query or "").split())[:100]
     qs = patients(clinic)
     if status:
         qs = qs.filter(status=status)
     if not query:
-        return qs.order_by("legal_family_name", "legal_given_name", "id")[:limit]
+        return list(qs.order_by("family_key", "given_key", "id")[:limit])
     dob = _parse_date(query)
     if dob is not None:
-        return qs.filter(date_of_birth=dob)[:limit]
+        return list(qs.filter(date_of_birth=dob).order_by("family_key", "id")[:limit])
     if re.search(r"\d", query) and " " not in query:
-        return qs.filter(Q(mrn__iexact=query) | _prefix("mrn", query.upper()))[:limit]
-    tokens = [search_key(token) for token in query.split(" ") if search_key(token)]
-    for token in tokens:
+        return list(qs.filter(_prefix("mrn", query.upper())).order_by("mrn")[:limit])
+    first, *others = [key for token in query.split(" ") if (key := search_key(token))] or [""]
+    for token in others:
         qs = qs.filter(
             _prefix("family_key", token)
             | _prefix("given_key", token)
             | _prefix("preferred_key", token)
         )
-    return qs[:limit]
+    found: dict[int, Patient] = {}
+    for field, order in _NAME_BRANCHES:
+        remaining = limit - len(found)
+        if remaining <= 0:
+            break
+        rows = (
+            qs.filter(_prefix(field, first))
+            .exclude(pk__in=list(found))
+            .order_by(*order)[:remaining]
+        )
+        found.update((p.pk, p) for p in rows)
+    return list(found.values())
 
 
 def needing_action(clinic: Clinic, limit: int = 20):

@@ -15,7 +15,7 @@ def _next_mrn(clinic: Clinic) -> str:
     while True:
         candidate = f"{clinic.mrn_prefix}-{clinic.next_mrn:06d}"
         clinic.next_mrn += 1
-        if not Patient.objects.for_clinic(clinic).filter(mrn__iexact=candidate).exists():
+        if not Patient.objects.for_clinic(clinic).filter(mrn=candidate).exists():
             break
     Clinic.objects.filter(pk=clinic.pk).update(next_mrn=clinic.next_mrn)
     return candidate

@@ -48,3 +48,37 @@ def test_age(patient):
     patient.date_of_birth = datetime.date(2000, 6, 15)
     assert patient.age_on(datetime.date(2026, 6, 14)) == 25
     assert patient.age_on(datetime.date(2026, 6, 15)) == 26
+
+
+def test_last_name_matches_come_before_first_name_matches(clinic, make_patient):
+    by_given = make_patient(clinic, legal_given_name="Morgan", legal_family_name="Aaron-Synth")
+    by_family = make_patient(clinic, legal_given_name="Zed", legal_family_name="Morgan-Synth")
+    assert [p.pk for p in selectors.search(clinic, "morg")] == [by_family.pk, by_given.pk]
+
+
+def test_mrn_is_case_insensitive_and_stored_in_capitals(clinic, staff):
+    from ketaflow.patients import services
+
+    patient = services.create_patient(
+        clinic=clinic,
+        actor=staff["owner"],
+        data={
+            "mrn": "ab-77",
+            "legal_given_name": "A",
+            "legal_family_name": "B-Synth",
+            "date_of_birth": "1990-01-01",
+            "sex_assigned_at_birth": "female",
+        },
+    )
+    assert patient.mrn == "AB-77"
+    assert [p.pk for p in selectors.search(clinic, "ab-77")] == [patient.pk]
+
+
+def test_search_query_count_does_not_grow_with_the_registry(
+    clinic, make_patient, django_assert_max_num_queries
+):
+    for i in range(60):
+        make_patient(clinic, legal_family_name=f"Bulk{i:03d}-Synth", legal_given_name="Bulk")
+    for query in ("bulk", "bulk bulk0", "T-0", "1980-01-05", "nomatch"):
+        with django_assert_max_num_queries(3):
+            selectors.search(clinic, query)
