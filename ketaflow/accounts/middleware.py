@@ -63,6 +63,9 @@ class SessionLimitsMiddleware:
             elif now - session.get(LAST_SEEN, now) > idle_limit_seconds(request):
                 reason = "idle"
             if reason:
+                from ketaflow.accounts.services import record_logout
+
+                record_logout(user=user, reason=reason)
                 logout(request)
                 response = _to_login(request, reason)
                 if response is not None:

@@ -73,10 +73,21 @@ def record_login(*, user: User, method: str) -> None:
 
 
 @transaction.atomic
-def record_logout(*, user: User, everywhere: bool = False) -> None:
+def record_logout(*, user: User, everywhere: bool = False, reason: str = "user") -> None:
+    """Sign-out by the user, or the end of a session (reason: idle, lifetime, signed-out)."""
     if everywhere:
         User.objects.filter(pk=user.pk).update(session_epoch=user.session_epoch + 1)
-    _record_for_user(user, action="logout", detail={"everywhere": everywhere})
+    _record_for_user(user, action="logout", detail={"everywhere": everywhere, "reason": reason})
+
+
+@transaction.atomic
+def record_rejected_request(*, user, reason: str, path: str) -> None:
+    """A request refused before it reached a view (a forged or missing CSRF token)."""
+    label = "" if user is not None and user.is_authenticated else "(anonymous)"
+    known = user if user is not None and user.is_authenticated else None
+    _record_for_user(
+        known, action="login-failed", label=label, detail={"stage": reason, "path": path[:200]}
+    )
 
 
 # Multi-factor enrolment ------------------------------------------------------------

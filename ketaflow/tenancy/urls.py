@@ -4,4 +4,7 @@ from ketaflow.tenancy import views
 
 app_name = "tenancy"
 
-urlpatterns = [path("choose/", views.choose_clinic, name="choose")]
+urlpatterns = [
+    path("choose/", views.choose_clinic, name="choose"),
+    path("settings/", views.clinic_settings, name="settings"),
+]

@@ -1,10 +1,14 @@
 from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.http import HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods
 
+from ketaflow.tenancy import services
+from ketaflow.tenancy.forms import ClinicSettingsForm
 from ketaflow.tenancy.middleware import SESSION_KEY
+from ketaflow.web.decorators import clinic_required
 
 
 @require_http_methods(["GET", "POST"])
@@ -28,3 +32,21 @@ def choose_clinic(request):
             target = "web:today"
         return redirect(target)
     return render(request, "tenancy/choose_clinic.html", {"clinics": clinics})
+
+
+@clinic_required("clinic.settings")
+@require_http_methods(["GET", "POST"])
+def clinic_settings(request):
+    """The owner's page for the clinic's own settings, each shown with its default and source."""
+    form = ClinicSettingsForm(request.POST or None, instance=request.clinic)
+    if request.method == "POST":
+        try:
+            services.update_clinic_settings(
+                clinic=request.clinic, actor=request.user, data=request.POST
+            )
+        except ValidationError:
+            form.is_valid()
+        else:
+            messages.success(request, "Clinic settings saved.")
+            return redirect("tenancy:settings")
+    return render(request, "tenancy/settings.html", {"form": form})

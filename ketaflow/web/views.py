@@ -28,5 +28,20 @@ def healthz(request):
     return JsonResponse({"status": "ok"})
 
 
+def csrf_failure(request, reason=""):
+    """A forged or missing CSRF token: a neutral page and an audit event, never a server error."""
+    from ketaflow.accounts.services import record_rejected_request
+
+    record_rejected_request(user=getattr(request, "user", None), reason="csrf", path=request.path)
+    return render(
+        request,
+        "403.html",
+        {
+            "reason": "This form was out of date or did not come from ketaflow. Go back, reload the page and try again."
+        },
+        status=403,
+    )
+
+
 def permission_denied(request, exception=None):
     return render(request, "403.html", {"reason": str(exception or "")}, status=403)

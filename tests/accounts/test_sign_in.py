@@ -178,3 +178,50 @@ def test_password_reset_sends_email_without_revealing_accounts(staff, mailoutbox
 def test_admin_login_goes_through_ketaflow_sign_in():
     response = Client().get("/admin/login/?next=/admin/")
     assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+
+
+def test_forged_csrf_gets_neutral_page_and_audit_event(staff, client_for):
+    client = Client(enforce_csrf_checks=True)
+    response = client.post(
+        "/accounts/login/", {"email": staff["nurse"].email, "password": PASSWORD}
+    )
+    assert response.status_code == 403 and "out of date" in response.content.decode()
+    event = AuditEvent.objects.get(action="login-failed")
+    assert event.detail["stage"] == "csrf" and event.actor_label == "(anonymous)"
+
+
+def test_session_expiry_is_audited(staff, client_for):
+    client = client_for(staff["nurse"])
+    session = client.session
+    session[LAST_SEEN] = time.time() - 16 * 60
+    session.save()
+    client.get("/today/")
+    event = AuditEvent.objects.get(action="logout")
+    assert event.actor == staff["nurse"] and event.detail["reason"] == "idle"
+
+
+def test_clinic_settings_page_changes_idle_timeout_with_audit(clinic, staff, client_for):
+    owner = client_for(staff["owner"])
+    page = owner.get("/clinic/settings/")
+    assert "Default and source: ketaflow default 15 minutes" in page.content.decode()
+    data = {
+        "name": clinic.name,
+        "timezone": "Europe/Lisbon",
+        "idle_timeout_minutes": "30",
+        "emergency_access_minutes": "60",
+        "emergency_phone": "112",
+        "crisis_line": "SOS line 112",
+    }
+    assert owner.post("/clinic/settings/", data)["Location"] == "/clinic/settings/"
+    clinic.refresh_from_db()
+    assert (clinic.idle_timeout_minutes, clinic.timezone) == (30, "Europe/Lisbon")
+    event = AuditEvent.objects.get(action="update", object_type="tenancy.clinic")
+    assert event.detail["settings"]["idle_timeout_minutes"] == {"from": 15, "to": 30}
+    bad = owner.post(
+        "/clinic/settings/", {**data, "idle_timeout_minutes": "0", "timezone": "Mars/Base"}
+    )
+    errors = bad.context["form"].errors
+    assert "idle_timeout_minutes" in errors and "timezone" in errors
+    clinic.refresh_from_db()
+    assert clinic.timezone == "Europe/Lisbon"
+    assert client_for(staff["prescriber"]).get("/clinic/settings/").status_code == 403

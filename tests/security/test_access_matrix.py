@@ -42,6 +42,7 @@ WEB = {
     "accounts:account": ("get", SIGNED_IN, {}),
     "accounts:revoke_token": ("post", "own-token", {"pk": "token"}),
     "tenancy:choose": ("get", SIGNED_IN, {}),
+    "tenancy:settings": ("get", "clinic.settings", {}),
     "accounts:login": ("get", PUBLIC, {}),
     "accounts:mfa": ("get", PUBLIC, {}),
     "accounts:mfa_enrol": ("get", PUBLIC, {}),
