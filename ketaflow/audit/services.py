@@ -57,7 +57,16 @@ def object_ref(obj) -> tuple[str, str]:
     return obj._meta.label_lower, str(obj.pk)
 
 
-@transaction.atomic
+def _locked_head(key: str) -> AuditChainHead:
+    """The chain's head row, locked until the transaction ends (created on a chain's first event)."""
+    head = AuditChainHead.objects.select_for_update().filter(chain=key).first()
+    if head is None:
+        AuditChainHead.objects.get_or_create(chain=key, defaults={"hash": GENESIS})
+        head = AuditChainHead.objects.select_for_update().get(chain=key)
+    return head
+
+
+@transaction.atomic(savepoint=False)
 def record(
     *,
     action: str,
@@ -78,8 +87,7 @@ def record(
         object_type, object_id = object_ref(obj)
     ctx = context.current()
     key = chain_key(clinic)
-    head, _ = AuditChainHead.objects.get_or_create(chain=key, defaults={"hash": GENESIS})
-    head = AuditChainHead.objects.select_for_update().get(pk=head.pk)
+    head = _locked_head(key)
     authenticated = actor is not None and getattr(actor, "is_authenticated", False)
     event = AuditEvent(
         chain=key,
@@ -111,9 +119,10 @@ def record_read(request, *, patient, obj=None, detail: dict | None = None) -> Au
         return None
     request._kf_read_audited = True
     grant = getattr(request, "emergency_grant", None)
+    clinic = getattr(request, "clinic", None)
     return record(
         action=Action.READ,
-        clinic=patient.clinic,
+        clinic=clinic if clinic is not None and clinic.pk == patient.clinic_id else patient.clinic,
         actor=request.user,
         patient=patient,
         obj=obj or patient,

@@ -111,3 +111,9 @@ def test_rolled_back_write_leaves_no_event(clinic, staff):
     assert not AuditEvent.objects.exists()
     assert audit.verify().ok
     assert audit.record(action="create", clinic=clinic, actor=staff["owner"]).seq == 1
+
+
+def test_appending_costs_three_queries(clinic, staff, django_assert_num_queries):
+    audit.record(action="read", clinic=clinic, actor=staff["owner"])  # the chain's head exists now
+    with django_assert_num_queries(3):  # lock the head, insert the event, advance the head
+        audit.record(action="read", clinic=clinic, actor=staff["owner"], detail={"x": 1})
