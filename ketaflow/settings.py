@@ -45,7 +45,7 @@ INSTALLED_APPS = [
 DOMAIN_APPS = config.env_list(
     # Development only: limit the installed domain apps, e.g. while another one is half-built.
     "KETAFLOW_DOMAIN_APPS",
-    "measures,intake,plans,scheduling,treatment,therapy,outcomes,interop",
+    "measures,intake,plans,scheduling,treatment,therapy,outcomes,interop,education",
 )
 INSTALLED_APPS += [
     f"ketaflow.{name}"
