@@ -1,4 +1,4 @@
-"""Run benchmarks on demand:  python -m benchmarks [patients|audit|pk|all] [--patients N] [--events N]
+"""Run benchmarks on demand:  python -m benchmarks [patients|audit|pk|measures|intake|scheduling|all] [options]
 
 Each benchmark builds its own throwaway database (SQLite under a temporary directory, or the
 PostgreSQL of DATABASE_URL, e.g. through scripts/with_postgres.py) and prints figures and
@@ -7,26 +7,35 @@ ratios against the targets in the issues. Nothing here runs in the test suite.
 
 import argparse
 import os
+import subprocess
 import sys
 import tempfile
+
+# Benchmarks that set up their own database, each in its own process.
+MODULES = {
+    "pk": "benchmarks.pk_bench",
+    "measures": "benchmarks.measures_bench",
+    "intake": "benchmarks.intake_bench",
+    "scheduling": "benchmarks.scheduling_bench",
+}
+IN_PROCESS = ("patients", "audit")
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks")
-    parser.add_argument(
-        "which", nargs="?", default="all", choices=["patients", "audit", "pk", "all"]
-    )
+    parser.add_argument("which", nargs="?", default="all", choices=[*IN_PROCESS, *MODULES, "all"])
     parser.add_argument("--patients", type=int, default=100_000)
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=50)
     args = parser.parse_args(argv)
 
-    if args.which in ("pk", "all"):
-        from benchmarks import pk_bench
-
-        pk_bench.main([])
-    if args.which == "pk":
-        return 0
+    status = 0
+    for name, module in MODULES.items():
+        if args.which in (name, "all"):
+            print(f"\n== {name} ==", flush=True)
+            status |= subprocess.call([sys.executable, "-m", module])
+    if args.which not in (*IN_PROCESS, "all"):
+        return status
 
     os.environ.setdefault("KETAFLOW_VAR_DIR", tempfile.mkdtemp(prefix="ketaflow-bench-"))
     os.environ.setdefault("KETAFLOW_HTTPS", "0")
@@ -49,7 +58,7 @@ def main(argv=None) -> int:
         web_bench.bench_patients(args.patients, args.repeat)
     if args.which in ("audit", "all"):
         web_bench.bench_audit(args.events, args.repeat)
-    return 0
+    return status
 
 
 if __name__ == "__main__":

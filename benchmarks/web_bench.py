@@ -192,7 +192,7 @@ def _load_events(clinic, user, patient, n):
             batch = []
     if batch:
         AuditEvent.objects.bulk_create(batch)
-    # Benchmark rows carry placeholder hashes; the head continues from them so new events chain on.
+    # Benchmark rows carry dummy hashes; the head continues from them so new events chain on.
     AuditChainHead.objects.filter(pk=head.pk).update(seq=seq, hash="0" * 64)
     print(f"  loaded {n - existing:,} audit events in {time.perf_counter() - start:.1f} s")
 

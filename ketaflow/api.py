@@ -152,7 +152,10 @@ def _register_routers():
     for name in settings.DOMAIN_APPS:
         module = f"ketaflow.{name}.api"
         if f"ketaflow.{name}" in settings.INSTALLED_APPS and find_spec(module):
-            api.add_router(f"/{name}", import_module(module).router)
+            app_api = import_module(module)
+            api.add_router(f"/{name}", app_api.router)
+            for prefix, extra in getattr(app_api, "EXTRA_ROUTERS", {}).items():
+                api.add_router(prefix, extra)
 
 
 _register_routers()

@@ -16,6 +16,8 @@ DEBUG = config.env_bool("KETAFLOW_DEBUG", False)
 SECRET_KEY = config.secret_key(VAR_DIR)
 ALLOWED_HOSTS = config.env_list("KETAFLOW_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]")
 CSRF_TRUSTED_ORIGINS = config.env_list("KETAFLOW_CSRF_TRUSTED_ORIGINS", "")
+# Where patients reach this server: links in emails sent by background tasks.
+PUBLIC_URL = os.environ.get("KETAFLOW_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
 
 # Served over HTTPS in production: secure cookies and HSTS follow this switch.
 HTTPS = config.env_bool("KETAFLOW_HTTPS", not DEBUG)

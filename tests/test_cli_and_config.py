@@ -146,7 +146,8 @@ def test_seed_demo_is_idempotent_and_keeps_credentials_private(db, settings, tmp
     path = tmp_path / "demo-credentials.json"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     counts = {c.slug: Patient.objects.for_clinic(c).count() for c in Clinic.objects.all()}
-    assert counts == {"demo": 40, "second-demo": 8}
+    # 40 and 8 registered patients; domain apps' demos may add more (e.g. converted requests).
+    assert counts["demo"] >= 40 and counts["second-demo"] >= 8
     names = list(
         Patient.objects.order_by("mrn").values_list("mrn", "legal_family_name", "date_of_birth")
     )

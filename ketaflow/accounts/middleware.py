@@ -16,8 +16,18 @@ LAST_SEEN = "kf_last_seen"
 EPOCH = "kf_epoch"
 DEFAULT_IDLE_MINUTES = 15
 
-# Paths an authenticated user may reach before completing multi-factor sign-in.
-MFA_OPEN_PREFIXES = ("/accounts/", "/static/", "/api/", "/healthz")
+# Paths an authenticated user may reach before completing multi-factor sign-in: sign-in itself,
+# and the public patient pages (a clinic tablet may have a half-signed-in staff session).
+MFA_OPEN_PREFIXES = (
+    "/accounts/",
+    "/static/",
+    "/api/",
+    "/healthz",
+    "/measures/r/",
+    "/intake/request/",
+    "/intake/consent/sign/",
+    "/education/",
+)
 
 
 def idle_limit_seconds(request) -> int:

@@ -241,7 +241,7 @@ KAMP_2020 = PKModel(
 # transcribed, with a per-row "Table 3" source trace, in nlmixr2lib
 # (inst/modeldb/specificDrugs/PerezRuixo_2020_esketamine.R, commit 00785fd).  The
 # paper's Table 3 leaves the kmet estimate blank, so kmet carries no variability here
-# (nlmixr2lib uses a 30% placeholder; ketaflow does not invent one).
+# (nlmixr2lib fills in 30% for want of a value; ketaflow does not invent one).
 _PR_IIV_SOURCE = (
     "Perez-Ruixo et al. 2021, Table 3 (omega column), as transcribed in nlmixr2lib "
     "PerezRuixo_2020_esketamine.R; to be checked against the paper by the medical director"

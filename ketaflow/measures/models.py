@@ -1,0 +1,273 @@
+"""Measurement-based care: administrations of questionnaires, patient links, schedules,
+safety alerts and risk flags.
+
+Scoring is never done here: every total, band and flag comes from
+``ketaflow.clinical.instruments.score`` and is stored with the instrument version.
+"""
+
+import hashlib
+import secrets
+
+from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+from ketaflow.tenancy.models import ClinicOwned
+
+# ketaflow's defaults (not clinical facts; each clinic may change them in Measures settings).
+DEFAULT_LINK_EXPIRY_HOURS = 7 * 24
+DEFAULT_ESCALATION_MINUTES = 15
+DEFAULT_REMINDER_HOURS = 48
+DEFAULT_PRE_TREATMENT_HOURS = 24
+
+
+class MeasuresSettings(models.Model):
+    """Per-clinic settings of this app (tenancy.Clinic belongs to another app)."""
+
+    clinic = models.OneToOneField(
+        "tenancy.Clinic", on_delete=models.CASCADE, related_name="measures_settings"
+    )
+    link_expiry_hours = models.PositiveIntegerField(
+        "patient links expire after (hours)",
+        default=DEFAULT_LINK_EXPIRY_HOURS,
+        validators=[MinValueValidator(1), MaxValueValidator(60 * 24)],
+        help_text="ketaflow's default is 168 hours (7 days).",
+    )
+    escalation_minutes = models.PositiveIntegerField(
+        "escalate unacknowledged safety alerts after (minutes)",
+        default=DEFAULT_ESCALATION_MINUTES,
+        validators=[MinValueValidator(1), MaxValueValidator(24 * 60)],
+        help_text="ketaflow's default is 15 minutes.",
+    )
+    reminder_hours = models.PositiveIntegerField(
+        "remind patients of unfinished questionnaires every (hours)",
+        default=DEFAULT_REMINDER_HOURS,
+        validators=[MinValueValidator(1), MaxValueValidator(14 * 24)],
+        help_text="ketaflow's default is 48 hours. Reminders stop when the link is used or expires.",
+    )
+    pre_treatment_hours = models.PositiveIntegerField(
+        "send 'before each treatment' questionnaires this many hours ahead",
+        default=DEFAULT_PRE_TREATMENT_HOURS,
+        validators=[MinValueValidator(1), MaxValueValidator(7 * 24)],
+        help_text="ketaflow's default is 24 hours.",
+    )
+
+    def __str__(self) -> str:
+        return f"Measures settings of {self.clinic}"
+
+
+class OnCall(models.Model):
+    """A clinician on the clinic's on-call list: receives every safety alert and escalation."""
+
+    clinic = models.ForeignKey("tenancy.Clinic", on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["clinic", "user"], name="uniq_measures_oncall")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} on call at {self.clinic}"
+
+
+class TreatmentEvent(ClinicOwned):
+    """A treatment time, used for baselines and chart markers.
+
+    Stop-gap until the treatment app records sessions: ``selectors.treatment_times`` is the
+    one reader, so the treatment app can later feed it instead.
+    """
+
+    patient = models.ForeignKey("patients.Patient", on_delete=models.PROTECT, related_name="+")
+    at = models.DateTimeField()
+    kind = models.CharField(max_length=40, default="treatment")
+    label = models.CharField(max_length=120, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+        indexes = [models.Index(fields=["clinic", "patient", "at"])]
+
+
+class PatientLink(ClinicOwned):
+    """A single-use, expiring capability for one patient to answer a set of instruments.
+
+    Only the SHA-256 of the token is stored; the token is shown (or emailed) once.
+    """
+
+    patient = models.ForeignKey("patients.Patient", on_delete=models.PROTECT, related_name="+")
+    instruments = models.JSONField(help_text="Instrument codes, in the order asked.")
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    schedule = models.ForeignKey(
+        "measures.MeasureSchedule",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    course_label = models.CharField(max_length=120, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    emailed_to = models.EmailField(blank=True)
+    last_sent_at = models.DateTimeField(null=True, blank=True)
+    reminders_sent = models.PositiveIntegerField(default=0)
+    partial = models.JSONField(default=dict, blank=True, help_text="{code: {item: answer}}")
+    opened_at = models.DateTimeField(null=True, blank=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["clinic", "patient", "submitted_at"])]
+
+    @staticmethod
+    def new_token() -> str:
+        return secrets.token_urlsafe(32)
+
+    @staticmethod
+    def hash_token(raw: str) -> str:
+        return hashlib.sha256(raw.encode()).hexdigest()
+
+    def usable_at(self, now) -> bool:
+        return self.submitted_at is None and self.revoked_at is None and now < self.expires_at
+
+    def status_at(self, now) -> str:
+        if self.submitted_at:
+            return "completed"
+        if self.revoked_at:
+            return "revoked"
+        if now >= self.expires_at:
+            return "expired"
+        return "pending"
+
+
+class MeasureSchedule(ClinicOwned):
+    class Cadence(models.TextChoices):
+        WEEKLY = "weekly", "Every week"
+        FORTNIGHTLY = "fortnightly", "Every two weeks"
+        BEFORE_EACH_TREATMENT = "before_each_treatment", "Before every treatment"
+
+    patient = models.ForeignKey("patients.Patient", on_delete=models.PROTECT, related_name="+")
+    instruments = models.JSONField()
+    cadence = models.CharField(max_length=24, choices=Cadence.choices)
+    next_due = models.DateTimeField(null=True, blank=True)
+    last_treatment_sent_for = models.DateTimeField(null=True, blank=True)
+    active = models.BooleanField(default=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["active", "next_due"])]
+
+
+class Administration(ClinicOwned):
+    """One completed questionnaire, stored with every answer and its score. Never changed."""
+
+    class Source(models.TextChoices):
+        CLINICIAN = "clinician", "Entered by a clinician for the patient"
+        CLINICIAN_RATED = "clinician_rated", "Rated by a clinician"
+        SELF_REPORT = "self_report", "Patient self-report (secure link)"
+
+    patient = models.ForeignKey("patients.Patient", on_delete=models.PROTECT, related_name="+")
+    instrument = models.CharField(max_length=20)
+    instrument_version = models.CharField(max_length=20)
+    answers = models.JSONField()
+    total = models.IntegerField(null=True, blank=True)
+    severity = models.CharField(max_length=40, blank=True)
+    risk = models.CharField(max_length=20, blank=True)
+    flags = models.JSONField(default=list, blank=True)
+    subscores = models.JSONField(default=dict, blank=True)
+    source = models.CharField(max_length=20, choices=Source.choices)
+    entered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    link = models.ForeignKey(
+        PatientLink, null=True, blank=True, on_delete=models.PROTECT, related_name="administrations"
+    )
+    taken_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    course_label = models.CharField(max_length=120, blank=True)
+    # Generic reference to the treatment course or session (supplied by later apps).
+    context_type = models.ForeignKey(
+        ContentType, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    context_id = models.PositiveBigIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-taken_at", "-id"]
+        indexes = [
+            models.Index(fields=["clinic", "patient", "instrument", "taken_at"]),
+            models.Index(fields=["clinic", "instrument", "patient", "taken_at"]),
+        ]
+
+    @property
+    def is_suicidality(self) -> bool:
+        return "suicidality" in (self.flags or []) or self.risk in ("moderate", "high")
+
+
+class SafetyAlert(ClinicOwned):
+    class Kind(models.TextChoices):
+        SUICIDALITY = "suicidality", "Suicidality flag"
+        CSSRS_RISK = "cssrs-risk", "C-SSRS risk"
+
+    class Severity(models.TextChoices):
+        HIGH = "high", "High"
+        MODERATE = "moderate", "Moderate"
+        FLAG = "flag", "Flagged answer"
+
+    patient = models.ForeignKey("patients.Patient", on_delete=models.PROTECT, related_name="+")
+    administration = models.ForeignKey(
+        Administration, on_delete=models.PROTECT, related_name="alerts"
+    )
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    severity = models.CharField(max_length=20, choices=Severity.choices)
+    reason = models.CharField(max_length=300)
+    created_at = models.DateTimeField()
+    notified = models.JSONField(default=list, blank=True, help_text="Emails notified")
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledge_note = models.TextField(blank=True)
+    escalated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["clinic", "acknowledged_at", "created_at"])]
+
+
+class RiskFlag(ClinicOwned):
+    """Shown on every chart page until a clinician clears it with a documented action."""
+
+    class Action(models.TextChoices):
+        CONTACTED = "contacted", "Patient contacted, risk assessed"
+        SAFETY_PLAN = "safety_plan", "Safety plan made or reviewed"
+        EMERGENCY_REFERRAL = "emergency_referral", "Emergency referral"
+
+    patient = models.ForeignKey("patients.Patient", on_delete=models.PROTECT, related_name="+")
+    raised_by_alert = models.ForeignKey(SafetyAlert, on_delete=models.PROTECT, related_name="+")
+    raised_at = models.DateTimeField()
+    reason = models.CharField(max_length=300)
+    cleared_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    cleared_at = models.DateTimeField(null=True, blank=True)
+    clear_action = models.CharField(max_length=24, choices=Action.choices, blank=True)
+    clear_note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-raised_at", "-id"]
+        constraints = [
+            # At most one open flag per patient: new alerts attach to it.
+            models.UniqueConstraint(
+                fields=["patient"],
+                condition=models.Q(cleared_at__isnull=True),
+                name="uniq_measures_open_flag",
+            )
+        ]

@@ -1,0 +1,184 @@
+"""Reads for treatment plans, the clinic's protocol library and dosing settings."""
+
+import functools
+from dataclasses import dataclass
+
+from django.http import Http404
+
+from ketaflow.clinical import dosing, protocols
+from ketaflow.plans.models import ClinicProtocol, DosingSettingsRow, PlanEvent, TreatmentPlan
+
+
+def dosing_settings_row(clinic) -> DosingSettingsRow:
+    """The clinic's settings row (unsaved defaults if the clinic never changed them)."""
+    row = DosingSettingsRow.objects.filter(clinic=clinic).first()
+    return row or DosingSettingsRow(clinic=clinic)
+
+
+def dosing_settings(clinic) -> dosing.DosingSettings:
+    return dosing_settings_row(clinic).as_dosing()
+
+
+def _text(value) -> str:
+    return value if isinstance(value, str) else dosing.fmt(value)
+
+
+def settings_table(clinic) -> list[dict]:
+    """Each setting with its value, default and source (for the settings page and plan form)."""
+    row = dosing_settings_row(clinic)
+    sources = dosing.setting_sources()
+    return [
+        {
+            "name": name,
+            "value": getattr(row, name),
+            "default": getattr(dosing.DEFAULTS, name),
+            "changed": _text(getattr(row, name)) != _text(getattr(dosing.DEFAULTS, name)),
+            "source": sources[name],
+        }
+        for name in DosingSettingsRow.FIELDS
+    ]
+
+
+@dataclass(frozen=True)
+class LibraryEntry:
+    protocol: protocols.Protocol
+    edited: bool
+    shipped: bool
+    updated_at: object = None
+    updated_by: object = None
+
+
+def library(clinic) -> list[LibraryEntry]:
+    """The shipped protocols, each replaced by the clinic's edited copy where one exists."""
+    copies = {
+        row.code: row
+        for row in ClinicProtocol.objects.filter(clinic=clinic).select_related("updated_by")
+    }
+    entries = []
+    for shipped in protocols.all_protocols():
+        row = copies.pop(shipped.code, None)
+        if row is None:
+            entries.append(LibraryEntry(shipped, edited=False, shipped=True))
+        else:
+            entries.append(
+                LibraryEntry(
+                    protocols.from_dict(row.data), True, True, row.updated_at, row.updated_by
+                )
+            )
+    for row in copies.values():
+        entries.append(
+            LibraryEntry(protocols.from_dict(row.data), True, False, row.updated_at, row.updated_by)
+        )
+    return entries
+
+
+def library_entry(clinic, code: str) -> LibraryEntry:
+    for entry in library(clinic):
+        if entry.protocol.code == code:
+            return entry
+    raise Http404("No such protocol.")
+
+
+def get_protocol(clinic, code: str) -> protocols.Protocol:
+    row = ClinicProtocol.objects.filter(clinic=clinic, code=code).first()
+    if row is not None:
+        return protocols.from_dict(row.data)
+    try:
+        return protocols.get(code)
+    except KeyError:
+        raise Http404("No such protocol.") from None
+
+
+def plans(clinic):
+    return TreatmentPlan.objects.for_clinic(clinic).select_related(
+        "patient", "current", "current__prescriber", "current__signed_by"
+    )
+
+
+def get_plan(clinic, pk) -> TreatmentPlan:
+    try:
+        return plans(clinic).get(pk=int(pk))
+    except (TreatmentPlan.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such plan in this clinic.") from None
+
+
+def plans_for_patient(clinic, patient):
+    return plans(clinic).filter(patient=patient)
+
+
+def versions(plan):
+    return plan.versions.select_related("signed_by", "prescriber").order_by("-number")
+
+
+def events(plan):
+    return PlanEvent.objects.for_clinic(plan.clinic).filter(plan=plan).select_related("actor")
+
+
+def protocol_of(version) -> protocols.Protocol:
+    """The protocol exactly as it stood when the version was signed."""
+    return protocols.from_dict(version.protocol_data)
+
+
+# ---------------------------------------------------------------------------
+# Predicted concentration (population estimate) for the planned dose
+# ---------------------------------------------------------------------------
+
+IV_MODEL = "kamp-2020"
+NASAL_MODEL = "perez-ruixo-2021"
+THRESHOLD = 100.0
+SHADE = (100.0, 250.0)
+
+
+@dataclass(frozen=True)
+class PKView:
+    svg: str
+    model: str
+    time_below_min: float | None
+    peak: float
+    note: str
+
+
+@functools.lru_cache(maxsize=256)
+def _pk(route: str, dose_mg: str, weight_kg: str, minutes: int | None, age: int | None):
+    from ketaflow.clinical import pk
+
+    if route == dosing.IV:
+        regimen = pk.Regimen.infusion(mg=float(dose_mg), minutes=float(minutes or 40))
+        prediction = pk.simulate(IV_MODEL, regimen, weight_kg=float(weight_kg), hours=12)
+        model = IV_MODEL
+    elif route == dosing.ESKETAMINE:
+        regimen = pk.Regimen.nasal_session(float(dose_mg))
+        prediction = pk.simulate(
+            NASAL_MODEL, regimen, weight_kg=float(weight_kg), age=age, hours=12
+        )
+        model = NASAL_MODEL
+    else:
+        return None
+    below = pk.time_below(prediction, THRESHOLD)
+    svg = pk.svg_curve(
+        prediction, shade_range=SHADE, hours=8, shade_label="100-250 ng/mL", width=600, height=300
+    )
+    return PKView(
+        svg=svg,
+        model=model,
+        time_below_min=below,
+        peak=prediction.cmax,
+        note="Population estimate for a typical patient of this weight, not a measurement.",
+    )
+
+
+def pk_view(version, age: int | None = None) -> PKView | None:
+    """The predicted curve for the version's dose and weight; None where no model exists."""
+    if version.weight_kg is None:
+        return None
+    minutes = version.calculation.get("minutes")
+    try:
+        return _pk(
+            version.route,
+            str(version.dose_mg),
+            str(version.weight_kg),
+            int(minutes) if minutes else None,
+            age if version.route == dosing.ESKETAMINE else None,
+        )
+    except ValueError:
+        return None

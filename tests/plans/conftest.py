@@ -1,0 +1,31 @@
+import datetime
+
+import pytest
+
+
+@pytest.fixture
+def plan_data(staff):
+    def make(**extra):
+        data = {
+            "protocol": "iv-ketamine-clinic-6",
+            "prescriber": staff["prescriber"].pk,
+            "weight_kg": "80",
+            "start_date": datetime.date(2030, 1, 7).isoformat(),
+            "goals": "PHQ-9 response (synthetic)",
+            "step": "1",
+        }
+        data.update(extra)
+        return data
+
+    return make
+
+
+@pytest.fixture
+def gate_open(monkeypatch):
+    from ketaflow.plans import gates
+
+    monkeypatch.setattr(gates, "intake_installed", lambda: True)
+    monkeypatch.setattr(
+        gates, "approved_routes", lambda patient: {"iv-ketamine", "esketamine-nasal"}
+    )
+    monkeypatch.setattr(gates, "signed_consent", lambda patient, route: object())
