@@ -2,7 +2,7 @@
 
 from django.apps import apps
 from django.template.loader import render_to_string
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 
 from ketaflow.accounts.permissions import can
 from ketaflow.intake import selectors
@@ -20,21 +20,18 @@ def baseline_measures(patient):
     """Latest PHQ-9, GAD-7 and C-SSRS from the measures app, when it is installed."""
     if not apps.is_installed("ketaflow.measures"):
         return None
-    try:
-        from ketaflow.measures.selectors import latest_scores
+    from ketaflow.measures.selectors import latest_scores
 
-        scores = latest_scores(patient.clinic, patient, codes=[c for c, _ in BASELINE])
-    except (ImportError, AttributeError, TypeError):
-        scores = {}  # the selector is not there yet: links only
-    rows = []
-    for code, label in BASELINE:
-        try:
-            url = reverse("measures:record", kwargs={"pk": patient.pk}) + f"?instrument={code}"
-        except NoReverseMatch:
-            url = ""
-        score = scores.get(code) if isinstance(scores, dict) else None
-        rows.append({"code": code, "label": label, "score": score, "url": url})
-    return rows
+    scores = latest_scores(patient.clinic, patient, codes=[code for code, _ in BASELINE])
+    return [
+        {
+            "code": code,
+            "label": label,
+            "score": scores.get(code),
+            "url": reverse("measures:record", kwargs={"pk": patient.pk}) + f"?instrument={code}",
+        }
+        for code, label in BASELINE
+    ]
 
 
 @chart.section("assessment")
@@ -44,10 +41,7 @@ def assessment_section(request, patient):
     assessment = selectors.latest_assessment(patient)
     results = None
     if assessment is not None:
-        try:
-            results = route_rows(selectors.rule_results(assessment, patient))
-        except Exception:
-            results = None
+        results = route_rows(selectors.rule_results(assessment, patient))
     addenda = list(assessment.addenda.select_related("author")) if assessment else []
     labels = {**dict(OUTCOME_CHOICES), **dict(MEDICATION_CLASSES), **dict(CHECKLIST)}
     trials = [

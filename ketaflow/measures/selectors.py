@@ -37,6 +37,29 @@ def administrations(clinic):
     return Administration.objects.for_clinic(clinic).select_related("patient", "entered_by")
 
 
+def latest_scores(clinic, patient, codes=None) -> dict[str, Administration]:
+    """The most recent administration of each instrument (one query per code asked)."""
+    codes = codes or sorted(
+        {
+            a
+            for a in administrations(clinic)
+            .filter(patient=patient)
+            .values_list("instrument", flat=True)
+        }
+    )
+    found = {}
+    for code in codes:
+        latest = (
+            Administration.objects.for_clinic(clinic)
+            .filter(patient=patient, instrument=code)
+            .order_by("-taken_at", "-id")
+            .first()
+        )
+        if latest is not None:
+            found[code] = latest
+    return found
+
+
 def get_administration(clinic, pk) -> Administration:
     try:
         return administrations(clinic).get(pk=int(pk))
