@@ -39,6 +39,10 @@ MATRIX: dict[str, frozenset[str]] = {
     "protocols.manage": frozenset({OWNER}),
     "schedule.view": ALL_STAFF,
     "schedule.book": ALL_STAFF,
+    # Treatment day.
+    "treatment.prescriber_decision": frozenset({PRESCRIBER}),
+    "notes.cosign": frozenset({PRESCRIBER}),
+    "rems.sign": frozenset({PRESCRIBER, NURSE}),
     # Administration.
     "users.manage": frozenset({OWNER}),
     "clinic.settings": frozenset({OWNER}),
@@ -70,6 +74,9 @@ ACTION_LABELS = {
     "protocols.manage": "Edit the clinic's protocol library",
     "schedule.view": "See the calendar",
     "schedule.book": "Book, move and cancel appointments",
+    "treatment.prescriber_decision": "Proceed despite a pre-dose block, override discharge",
+    "notes.cosign": "Co-sign session notes",
+    "rems.sign": "Sign esketamine REMS monitoring forms",
     "users.manage": "Manage users and roles",
     "clinic.settings": "Change clinic settings",
     "audit.view": "View the audit report",
