@@ -25,6 +25,7 @@ USAGE = """usage: ketaflow COMMAND [ARGS]
   demo-code E   print the current sign-in code of demo user E (demo only)
   audit verify  check the audit trail's hash chains
   measures_tick send due questionnaires and reminders, escalate alerts (run every few minutes)
+  scheduling_tick  send due visit reminders (run every few minutes)
   score         score a questionnaire:  ketaflow score phq9 1=2 2=1 ...
   eligibility   ketaflow eligibility check CASE.json
   dose          ketaflow dose --route iv-ketamine --weight-kg 70 --mg-per-kg 0.5 --minutes 40

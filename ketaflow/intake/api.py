@@ -267,3 +267,20 @@ def patient_consents(request, patient_id: int):
     patient = _chart_patient(request, clinic, patient_id)
     audit.record_read(request, patient=patient, detail={"tab": "consents"})
     return list(selectors.signatures(patient))
+
+
+@router.get(
+    "/patients/{patient_id}/assessment",
+    response={200: AssessmentOut, **ERRORS},
+    summary="The patient's latest clinical assessment (draft or signed)",
+)
+def patient_assessment(request, patient_id: int):
+    """404 when the patient has no assessment yet. A signed assessment never changes; a later
+    one (saved after signing) is returned once it exists."""
+    clinic = api_require(request, "chart.view")
+    patient = _chart_patient(request, clinic, patient_id)
+    assessment = selectors.latest_assessment(patient)
+    if assessment is None:
+        raise HttpError(404, "This patient has no assessment yet.")
+    audit.record_read(request, patient=patient, obj=assessment, detail={"tab": "assessment"})
+    return assessment

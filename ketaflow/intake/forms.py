@@ -497,3 +497,51 @@ class AddendumForm(forms.Form):
     text = forms.CharField(
         label="Addendum", max_length=4000, widget=forms.Textarea(attrs={"rows": 3})
     )
+
+
+class EligibilitySettingsForm(forms.ModelForm):
+    """Per-clinic eligibility settings. The ranges are input sanity checks, not clinical
+    limits; the defaults and their sources are shown next to the fields."""
+
+    RANGES = {
+        "trd_min_weeks": (1, 26),
+        "bp_review_systolic": (90, 220),
+        "bp_review_diastolic": (50, 140),
+        "adult_age": (16, 21),
+        "esketamine_older_adult_age": (50, 100),
+    }
+
+    class Meta:
+        from ketaflow.intake.models import EligibilitySettingsRow
+
+        model = EligibilitySettingsRow
+        fields = EligibilitySettingsRow.FIELDS
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        from ketaflow.intake.selectors import SETTING_LABELS
+
+        for name, field in self.fields.items():
+            field.label = SETTING_LABELS[name]
+            low, high = self.RANGES[name]
+            field.help_text = f"Accepted {low}-{high} (an input check, not a clinical limit)."
+
+    def clean(self):
+        data = super().clean()
+        for name, (low, high) in self.RANGES.items():
+            value = data.get(name)
+            if value is not None and not low <= value <= high:
+                self.add_error(name, f"Between {low} and {high}.")
+        if (
+            data.get("adult_age") is not None
+            and data.get("esketamine_older_adult_age") is not None
+            and data["esketamine_older_adult_age"] <= data["adult_age"]
+        ):
+            self.add_error("esketamine_older_adult_age", "Must be above the age of adulthood.")
+        if (
+            data.get("bp_review_systolic") is not None
+            and data.get("bp_review_diastolic") is not None
+            and data["bp_review_diastolic"] >= data["bp_review_systolic"]
+        ):
+            self.add_error("bp_review_diastolic", "Must be below the systolic threshold.")
+        return data

@@ -272,3 +272,44 @@ class ConsentLink(ClinicOwned):
     @property
     def is_usable(self) -> bool:
         return self.used_at is None and self.expires_at > timezone.now()
+
+
+class EligibilitySettingsRow(models.Model):
+    """A clinic's eligibility-rule settings (``ketaflow.clinical.eligibility.EligibilitySettings``).
+
+    Defaults are ketaflow's (``rules.DEFAULTS``); the source of each is in
+    ``rules.SETTING_SOURCES`` and shown next to it."""
+
+    clinic = models.OneToOneField("tenancy.Clinic", on_delete=models.CASCADE, related_name="+")
+    trd_min_weeks = models.DecimalField(
+        max_digits=4, decimal_places=1, default=rules.DEFAULTS.trd_min_weeks
+    )
+    bp_review_systolic = models.PositiveSmallIntegerField(default=rules.DEFAULTS.bp_review_systolic)
+    bp_review_diastolic = models.PositiveSmallIntegerField(
+        default=rules.DEFAULTS.bp_review_diastolic
+    )
+    adult_age = models.PositiveSmallIntegerField(default=rules.DEFAULTS.adult_age)
+    esketamine_older_adult_age = models.PositiveSmallIntegerField(
+        default=rules.DEFAULTS.esketamine_older_adult_age
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    FIELDS = [
+        "trd_min_weeks",
+        "bp_review_systolic",
+        "bp_review_diastolic",
+        "adult_age",
+        "esketamine_older_adult_age",
+    ]
+
+    def __str__(self) -> str:
+        return f"Eligibility settings of clinic {self.clinic_id}"
+
+    def as_rules(self) -> rules.EligibilitySettings:
+        values = {name: getattr(self, name) for name in self.FIELDS}
+        weeks = float(values["trd_min_weeks"])
+        values["trd_min_weeks"] = int(weeks) if weeks.is_integer() else weeks
+        return rules.EligibilitySettings(**values)

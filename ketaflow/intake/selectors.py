@@ -87,10 +87,46 @@ def get_assessment(clinic, pk) -> Assessment:
     return _get(Assessment.objects.for_clinic(clinic).select_related("patient"), pk)
 
 
+def eligibility_settings_row(clinic):
+    from ketaflow.intake.models import EligibilitySettingsRow
+
+    return EligibilitySettingsRow.objects.filter(clinic=clinic).first() or EligibilitySettingsRow(
+        clinic=clinic
+    )
+
+
 def eligibility_settings(clinic) -> rules.EligibilitySettings:
-    """The clinic's rule settings. No per-clinic overrides exist yet: ketaflow's defaults,
-    each with its source in ``rules.SETTING_SOURCES``."""
-    return rules.DEFAULTS
+    """The clinic's rule settings: its saved values, else ketaflow's defaults (each with its
+    source in ``rules.SETTING_SOURCES``)."""
+    from ketaflow.intake.models import EligibilitySettingsRow
+
+    row = EligibilitySettingsRow.objects.filter(clinic=clinic).first()
+    return row.as_rules() if row is not None else rules.DEFAULTS
+
+
+SETTING_LABELS = {
+    "trd_min_weeks": "Minimum weeks for an adequate antidepressant trial (TRD)",
+    "bp_review_systolic": "Blood pressure review threshold, systolic (mmHg)",
+    "bp_review_diastolic": "Blood pressure review threshold, diastolic (mmHg)",
+    "adult_age": "Age of adulthood (years)",
+    "esketamine_older_adult_age": "Older-adult age for the esketamine day-1 dose (years)",
+}
+
+
+def eligibility_settings_table(clinic) -> list[dict]:
+    """Each setting with its value, ketaflow's default and the source of the default."""
+    current = eligibility_settings(clinic)
+    return [
+        {
+            "name": name,
+            "label": label,
+            "value": getattr(current, name),
+            "default": getattr(rules.DEFAULTS, name),
+            "changed": getattr(current, name) != getattr(rules.DEFAULTS, name),
+            "source": rules.SETTING_SOURCES[name],
+        }
+        for name, label in SETTING_LABELS.items()
+    ]
 
 
 def case_for(assessment: Assessment, patient, route: str) -> rules.Case:

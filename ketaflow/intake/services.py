@@ -581,3 +581,37 @@ def withdraw_consent(*, signature: ConsentSignature, actor, reason: str) -> Cons
         detail={"withdrawn": True, "route": signature.route},
     )
     return signature
+
+
+@transaction.atomic
+def save_eligibility_settings(*, clinic, actor, data):
+    """The clinic's eligibility-rule settings (owner, ``clinic.settings``); audited with the
+    values before and after."""
+    from ketaflow.intake.forms import EligibilitySettingsForm
+
+    require_permission(actor, "clinic.settings", clinic)
+    row = selectors.eligibility_settings_row(clinic)
+    before = {name: str(getattr(row, name)) for name in row.FIELDS}
+    form = EligibilitySettingsForm(data, instance=row)
+    if not form.is_valid():
+        raise ValidationError(form.errors.as_data())
+    row = form.save(commit=False)
+    try:
+        row.as_rules()
+    except ValueError as exc:
+        raise ValidationError({"__all__": [str(exc)]}) from exc
+    row.updated_by = actor
+    row.save()
+    after = {name: str(getattr(row, name)) for name in row.FIELDS}
+    audit.record(
+        action="update",
+        clinic=clinic,
+        actor=actor,
+        obj=row,
+        detail={
+            "fields": sorted(k for k in after if after[k] != before[k]),
+            "from": {k: before[k] for k in after if after[k] != before[k]},
+            "to": {k: after[k] for k in after if after[k] != before[k]},
+        },
+    )
+    return row

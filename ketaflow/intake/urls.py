@@ -22,5 +22,6 @@ urlpatterns = [
     path("consents/<int:pk>/withdraw/", views.consent_withdraw, name="consent_withdraw"),
     path("consent/sign/<str:token>/", views.consent_by_link, name="consent_by_link"),
     path("consent-documents/", views.documents, name="documents"),
+    path("settings/eligibility/", views.eligibility_settings, name="eligibility_settings"),
     path("consent-documents/<slug:route>/", views.document_edit, name="document_edit"),
 ]

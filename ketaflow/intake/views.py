@@ -539,3 +539,30 @@ def document_edit(request, route):
         "intake/document_form.html",
         {"form": form, "current": current, "route_label": ROUTE_LABELS[route]},
     )
+
+
+@clinic_required("clinic.settings")
+@require_http_methods(["GET", "POST"])
+def eligibility_settings(request):
+    """The clinic's eligibility-rule settings, each with ketaflow's default and its source."""
+    row = selectors.eligibility_settings_row(request.clinic)
+    form = forms.EligibilitySettingsForm(request.POST or None, instance=row)
+    if request.method == "POST":
+        try:
+            services.save_eligibility_settings(
+                clinic=request.clinic, actor=request.user, data=request.POST
+            )
+        except ValidationError as exc:
+            form.is_valid()
+            if not form.errors:
+                for field, errors in exc.message_dict.items():
+                    form.add_error(field if field in form.fields else None, errors)
+        else:
+            messages.success(request, "Eligibility settings saved.")
+            return redirect("intake:eligibility_settings")
+    return render(
+        request,
+        "intake/eligibility_settings.html",
+        {"form": form, "table": selectors.eligibility_settings_table(request.clinic)},
+        status=422 if form.errors else 200,
+    )

@@ -125,6 +125,21 @@ def instrument_questionnaire(request, code: str):
     return instruments.to_fhir_questionnaire(_get_instrument(code))
 
 
+def _chart_patient(request, clinic, patient_id):
+    """The patient, if the caller may open this chart: the same scope as the pages (the
+    patient's location, prescriber or therapist, or an active emergency-access grant)."""
+    patient = patient_selectors.get_patient(clinic, patient_id)
+    access, grant = patient_selectors.chart_access(request.user, clinic, patient)
+    if access is None:
+        raise HttpError(
+            403,
+            "This chart is outside your scope (the patient's location, or being their "
+            "prescriber or therapist); use emergency access on the chart page if needed.",
+        )
+    request.emergency_grant = grant
+    return patient
+
+
 class ScoreIn(Schema):
     instrument: str
     answers: dict[str, int | str | bool | None] = Field(
@@ -158,8 +173,8 @@ def _score_out(result) -> dict:
     "/score", response={200: ScoreOut, **WRITE_ERRORS}, summary="Score answers (nothing stored)"
 )
 def score(request, body: ScoreIn):
-    api_require(request, "measures.record")
-    return _score_out(services.score_answers(body.instrument, body.answers))
+    clinic = api_require(request, "measures.record")
+    return _score_out(services.score_answers(body.instrument, body.answers, clinic))
 
 
 class AdministrationIn(Schema):
@@ -167,7 +182,9 @@ class AdministrationIn(Schema):
     instrument: str
     answers: dict[str, int | str | bool | None]
     taken_at: datetime.datetime | None = None
-    course_label: str = Field("", max_length=120)
+    plan_id: int | None = Field(
+        None, description="Treatment course: a treatment plan of this patient (optional)."
+    )
 
 
 class AdministrationOut(Schema):
@@ -184,7 +201,7 @@ class AdministrationOut(Schema):
     entered_by_id: int | None
     taken_at: datetime.datetime
     created_at: datetime.datetime
-    course_label: str
+    plan_id: int | None
     alert_ids: list[int] = []
 
 
@@ -206,7 +223,7 @@ def create_administration(request, body: AdministrationIn):
         raise ValidationError(
             {"instrument": [f"Unknown instrument; known: {', '.join(instruments.codes())}."]}
         )
-    patient = patient_selectors.get_patient(clinic, body.patient_id)
+    patient = _chart_patient(request, clinic, body.patient_id)
     if body.taken_at is not None and body.taken_at.tzinfo is None:
         raise ValidationError({"taken_at": ["Give a time zone (e.g. 2026-01-31T14:30:00Z)."]})
     adm = services.record_administration(
@@ -215,7 +232,7 @@ def create_administration(request, body: AdministrationIn):
         instrument=body.instrument,
         answers=body.answers,
         taken_at=body.taken_at,
-        course_label=body.course_label,
+        plan=body.plan_id,
     )
     adm.alert_ids = list(adm.alerts.values_list("pk", flat=True))
     return Status(201, adm)
@@ -230,7 +247,7 @@ def patient_administrations(
     request, patient_id: int, instrument: str | None = None, limit: int = 50, offset: int = 0
 ):
     clinic = api_require(request, "chart.view")
-    patient = patient_selectors.get_patient(clinic, patient_id)
+    patient = _chart_patient(request, clinic, patient_id)
     limit, offset = max(1, min(limit, 200)), max(0, offset)
     qs = selectors.administrations(clinic).filter(patient=patient).order_by("-taken_at", "-id")
     if instrument:
@@ -248,6 +265,7 @@ def patient_administrations(
 def get_administration(request, administration_id: int):
     clinic = api_require(request, "chart.view")
     adm = selectors.get_administration(clinic, administration_id)
+    _chart_patient(request, clinic, adm.patient_id)
     audit.record_read(request, patient=adm.patient, obj=adm)
     adm.alert_ids = list(adm.alerts.values_list("pk", flat=True))
     return adm
@@ -261,9 +279,10 @@ def get_administration(request, administration_id: int):
 def administration_fhir(request, administration_id: int):
     clinic = api_require(request, "chart.view")
     adm = selectors.get_administration(clinic, administration_id)
+    _chart_patient(request, clinic, adm.patient_id)
     audit.record_read(request, patient=adm.patient, obj=adm, detail={"format": "fhir"})
     inst = instruments.get(adm.instrument)
-    result = instruments.score(adm.instrument, adm.answers)
+    result = services.score_answers(adm.instrument, adm.answers, clinic)
     out = instruments.to_fhir_questionnaire_response(
         inst,
         adm.answers,

@@ -1,21 +1,39 @@
-"""Demo part of the measures app: realistic PHQ-9 / GAD-7 histories for the active patients
-(responders, partial responders, non-responders, one remitter), treatment markers, exactly
-one open suicidality alert with its risk flag, and one pending patient link. Idempotent.
+"""Demo part of the measures app. Idempotent.
 
-Every score is produced by ``ketaflow.clinical.instruments.score`` from generated item
-answers, so totals, bands and flags are the package's own.
+Histories line up with the demo's treatment plans and completed dosing visits:
+
+- The demo seeds apps in DOMAIN_APPS order, so measures runs *before* the plans and
+  scheduling demos. The questionnaire histories are therefore generated in ``post_seed``,
+  which the demo calls after every app's ``seed``, when plans and appointments exist.
+- For each active plan, past dosing visits (twice a week from the plan's start date up to
+  the scheduling demo's two-week window) are booked and completed through
+  ``ketaflow.scheduling.services`` (so the calendar rules apply). Together with the
+  scheduling demo's completed visits of this week, they are the course's treatments:
+  the ▲ markers and the baselines are read from them (``selectors.treatment_sessions``).
+- Each course gets a screening and a pre-dose baseline before its first completed visit and
+  a self-report the morning after each later visit (responders, partial responders,
+  non-responders, a remitter, a relapse, rapid responders at 20 h), all linked to the plan.
+- Immediately (no plans needed): exactly one open suicidality alert with its risk flag (a
+  self-report not linked to a course) and one pending patient link.
+
+Every score is produced by ``ketaflow.clinical.instruments.score``.
 """
 
 import datetime
+import logging
 import random
 
+from django.apps import apps as django_apps
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from ketaflow.accounts.roles import NURSE, PRESCRIBER
+from ketaflow.accounts.roles import FRONT_DESK, NURSE, OWNER, PRESCRIBER
 from ketaflow.clinical import instruments
-from ketaflow.measures import services
-from ketaflow.measures.models import Administration, PatientLink, SafetyAlert, TreatmentEvent
+from ketaflow.measures import selectors, services
+from ketaflow.measures.models import Administration, PatientLink, SafetyAlert
 from ketaflow.patients.models import Patient
+
+log = logging.getLogger(__name__)
 
 PROFILES = ("responder", "partial", "non_responder", "responder", "remitter", "relapse")
 
@@ -57,7 +75,7 @@ def _trajectory(
     return out
 
 
-def _add(rows, *, clinic, patient, code, answers, at, source, entered_by):
+def _add(rows, *, clinic, patient, plan, code, answers, at, source, entered_by):
     result = instruments.score(code, answers)
     inst = instruments.get(code)
     rows.append(
@@ -75,9 +93,162 @@ def _add(rows, *, clinic, patient, code, answers, at, source, entered_by):
             source=source,
             entered_by=entered_by,
             taken_at=at,
-            course_label="Induction course 1",
+            plan=plan,
         )
     )
+
+
+def _book_past_visits(clinic, plan, actor, monday, now) -> None:
+    """Completed dosing visits twice a week from the plan's start to ``monday`` (the start
+    of the scheduling demo's window), booked through the scheduling services."""
+    from ketaflow.scheduling import services as scheduling
+    from ketaflow.scheduling.defaults import ROUTE_TYPE, ensure_types
+    from ketaflow.scheduling.planner import Planner, min_interval_hours
+
+    patient = plan.patient
+    type = ensure_types(clinic)[ROUTE_TYPE[plan.current.route]]
+    locations = list(clinic.locations.all())
+    location = patient.preferred_location or locations[patient.pk % len(locations)]
+    tz = clinic.tz
+    day = plan.current.start_date
+    offsets = (0, 3)
+    week = 0
+    while True:
+        for d in offsets:
+            visit = day + datetime.timedelta(days=7 * week + d)
+            if visit >= monday:
+                return
+            day_start = datetime.datetime.combine(visit, datetime.time(0), tzinfo=tz)
+            planner = Planner(
+                clinic=clinic,
+                location=location,
+                start=day_start.astimezone(datetime.UTC),
+                end=(day_start + datetime.timedelta(days=1)).astimezone(datetime.UTC),
+                patient=patient,
+                staff=None,
+                interval_hours=min_interval_hours(clinic, plan),
+            )
+            slots = planner.slots_on(
+                visit, type=type, patient_id=patient.pk, prefer=datetime.time(9, 0), limit=1
+            )
+            if not slots:
+                continue
+            try:
+                appt = scheduling.book(
+                    clinic=clinic,
+                    actor=actor,
+                    patient=patient,
+                    type=type,
+                    location=location,
+                    start=slots[0].start,
+                    chair=slots[0].chair,
+                    plan=plan,
+                )
+            except (scheduling.ConflictError, ValidationError):
+                log.info("demo: no past visit for plan %s on %s", plan.pk, visit)
+                continue
+            if appt.end < now:
+                scheduling.complete(appointment=appt, actor=actor)
+        week += 1
+
+
+def seed_histories(clinic, staff) -> int:
+    """Past dosing visits and questionnaire histories for every active plan that has none.
+    Returns the number of courses filled. Idempotent."""
+    if not (
+        django_apps.is_installed("ketaflow.plans")
+        and django_apps.is_installed("ketaflow.scheduling")
+    ):
+        return 0
+    from ketaflow.plans.models import TreatmentPlan
+
+    nurse = staff.get(NURSE) or staff.get(PRESCRIBER)
+    booker = staff.get(FRONT_DESK) or staff.get(OWNER)
+    if nurse is None or booker is None:
+        return 0
+    tz = clinic.tz
+    now = datetime.datetime.now(datetime.UTC)
+    today = now.astimezone(tz).date()
+    monday = today - datetime.timedelta(days=today.weekday())
+    # A course already has its history when it has a PHQ-9 (other apps' demos may link
+    # in-session scales such as MOAA/S to a plan).
+    done = set(
+        Administration.objects.for_clinic(clinic)
+        .filter(plan__isnull=False, instrument="phq9")
+        .values_list("plan_id", flat=True)
+    )
+    plans = list(
+        TreatmentPlan.objects.for_clinic(clinic)
+        .filter(status=TreatmentPlan.Status.ACTIVE)
+        .exclude(pk__in=done)
+        .select_related("current", "patient", "patient__preferred_location")
+        .order_by("patient__mrn")
+    )
+    filled = 0
+    for index, plan in enumerate(plans):
+        with transaction.atomic():
+            _book_past_visits(clinic, plan, booker, monday, now)
+            visits = [t.at for t in selectors.treatment_sessions(clinic, plan=plan)]
+            rows = _course_history(clinic, plan, visits, nurse, index, now)
+            Administration.objects.bulk_create(rows)
+            filled += 1
+    return filled
+
+
+def _course_history(clinic, plan, visits, nurse, index, now) -> list:
+    patient = plan.patient
+    prng = random.Random(f"measures:{patient.mrn}:{plan.pk}")
+    profile = PROFILES[index % len(PROFILES)]
+    rows = []
+    first = (
+        visits[0]
+        if visits
+        else datetime.datetime.combine(
+            plan.current.start_date, datetime.time(9), tzinfo=clinic.tz
+        ).astimezone(datetime.UTC)
+    )
+    phq_base = prng.randint(16, 24)
+    gad_base = prng.randint(10, 18)
+    for at, total_p in (
+        (first - datetime.timedelta(days=14), min(27, phq_base + prng.randint(-1, 2))),
+        (first - datetime.timedelta(hours=2), phq_base),
+    ):
+        if at > now:
+            continue
+        for code, total in (("phq9", total_p), ("gad7", gad_base)):
+            _add(
+                rows,
+                clinic=clinic,
+                patient=patient,
+                plan=plan,
+                code=code,
+                answers=_answers_for(code, total, prng),
+                at=at,
+                source=Administration.Source.CLINICIAN,
+                entered_by=nurse,
+            )
+    if not visits:
+        return rows
+    rapid = profile in ("responder", "remitter") and index % 4 == 0
+    # A self-report the morning after each treatment (20 h later), when that time has passed.
+    after = [v + datetime.timedelta(hours=20) for v in visits]
+    after = [t for t in after if t < now]
+    phq = _trajectory(profile, phq_base, len(after), prng, rapid=rapid)
+    gad = _trajectory(profile, gad_base, len(after), prng, rapid=rapid)
+    for at, p, g in zip(after, phq, gad, strict=True):
+        for code, total in (("phq9", p), ("gad7", min(21, g))):
+            _add(
+                rows,
+                clinic=clinic,
+                patient=patient,
+                plan=plan,
+                code=code,
+                answers=_answers_for(code, total, prng),
+                at=at,
+                source=Administration.Source.SELF_REPORT,
+                entered_by=None,
+            )
+    return rows
 
 
 @transaction.atomic
@@ -89,104 +260,9 @@ def seed(*, clinic, staff, rng: random.Random) -> None:
     )
     if not active or nurse is None:
         return
-    tz = clinic.tz
-    today = datetime.datetime.now(tz).replace(hour=9, minute=30, second=0, microsecond=0)
     base_seed = rng.randrange(1 << 30)
 
-    if not Administration.objects.for_clinic(clinic).exists():
-        rows, events = [], []
-        for index, patient in enumerate(active):
-            prng = random.Random(f"{base_seed}:{patient.mrn}")
-            profile = PROFILES[index % len(PROFILES)] if index != 4 else "remitter"
-            if index > 4 and profile == "remitter":
-                profile = "responder"
-            weeks = prng.randint(6, 12)
-            first = today - datetime.timedelta(weeks=weeks, hours=prng.randint(0, 4))
-            # Induction: 6 treatments over about 3 weeks, then every 3 weeks.
-            times = [first + datetime.timedelta(days=d) for d in (0, 2, 5, 8, 12, 16)]
-            t = times[-1] + datetime.timedelta(days=21)
-            while t < today:
-                times.append(t)
-                t += datetime.timedelta(days=21)
-            events += [
-                TreatmentEvent(
-                    clinic=clinic,
-                    patient=patient,
-                    at=at,
-                    kind="treatment",
-                    label=f"Treatment {n} (demo marker)",
-                )
-                for n, at in enumerate(times, start=1)
-            ]
-            phq_base = prng.randint(16, 24)
-            gad_base = prng.randint(10, 18)
-            screen = first - datetime.timedelta(days=14)
-            pre = first - datetime.timedelta(hours=2)
-            for at, total_p, total_g in (
-                (screen, min(27, phq_base + prng.randint(-1, 2)), gad_base),
-                (pre, phq_base, gad_base),
-            ):
-                _add(
-                    rows,
-                    clinic=clinic,
-                    patient=patient,
-                    code="phq9",
-                    answers=_answers_for("phq9", total_p, prng),
-                    at=at,
-                    source=Administration.Source.CLINICIAN,
-                    entered_by=nurse,
-                )
-                _add(
-                    rows,
-                    clinic=clinic,
-                    patient=patient,
-                    code="gad7",
-                    answers=_answers_for("gad7", total_g, prng),
-                    at=at,
-                    source=Administration.Source.CLINICIAN,
-                    entered_by=nurse,
-                )
-            rapid = profile in ("responder", "remitter") and index % 4 == 0
-            if rapid:
-                # A rapid responder: a score 20 hours after the first treatment.
-                _add(
-                    rows,
-                    clinic=clinic,
-                    patient=patient,
-                    code="phq9",
-                    answers=_answers_for("phq9", phq_base // 2 - 1, prng),
-                    at=first + datetime.timedelta(hours=20),
-                    source=Administration.Source.SELF_REPORT,
-                    entered_by=None,
-                )
-            phq = _trajectory(profile, phq_base, weeks - 1, prng, rapid=rapid)
-            gad = _trajectory(profile, gad_base, weeks - 1, prng, rapid=rapid)
-            for w, (p, g) in enumerate(zip(phq, gad, strict=True), start=1):
-                at = first + datetime.timedelta(weeks=w, hours=prng.randint(-30, 0))
-                _add(
-                    rows,
-                    clinic=clinic,
-                    patient=patient,
-                    code="phq9",
-                    answers=_answers_for("phq9", p, prng),
-                    at=at,
-                    source=Administration.Source.SELF_REPORT,
-                    entered_by=None,
-                )
-                _add(
-                    rows,
-                    clinic=clinic,
-                    patient=patient,
-                    code="gad7",
-                    answers=_answers_for("gad7", min(21, g), prng),
-                    at=at,
-                    source=Administration.Source.SELF_REPORT,
-                    entered_by=None,
-                )
-        Administration.objects.bulk_create(rows, batch_size=1000)
-        TreatmentEvent.objects.bulk_create(events, batch_size=1000)
-
-    # Exactly one open suicidality alert: a non-responder's self-report, item 9 = 1.
+    # Exactly one open suicidality alert: a patient's self-report, item 9 = 1.
     if not SafetyAlert.objects.for_clinic(clinic).exists():
         patient = active[min(2, len(active) - 1)]
         prng = random.Random(f"{base_seed}:alert")
@@ -199,3 +275,8 @@ def seed(*, clinic, staff, rng: random.Random) -> None:
     if not PatientLink.objects.for_clinic(clinic).filter(submitted_at__isnull=True).exists():
         patient = active[min(1, len(active) - 1)]
         services.create_link(patient=patient, actor=nurse, instruments=["phq9", "gad7"])
+
+
+def post_seed(*, clinic, staff, rng: random.Random) -> None:
+    """Questionnaire histories, once the plans and appointments of the demo exist."""
+    seed_histories(clinic, staff)

@@ -12,6 +12,9 @@ class SettingsForm(forms.ModelForm):
             "escalation_minutes",
             "reminder_hours",
             "pre_treatment_hours",
+            "madrs_remission_cutoff",
+            "pcl5_ptsd_cutoff",
+            "pcl5_reliable_change",
         ]
 
 
@@ -28,9 +31,11 @@ class SendLinkForm(forms.Form):
         required=False,
         help_text="Otherwise show a QR code for an in-clinic tablet or the patient's phone.",
     )
-    course_label = forms.CharField(
-        label="Treatment course (optional)", max_length=120, required=False
-    )
+    plan = forms.ChoiceField(label="Treatment course", required=False)
+
+    def __init__(self, *args, plans=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["plan"].choices = plan_choices(plans)
 
 
 class ScheduleForm(forms.Form):
@@ -38,6 +43,32 @@ class ScheduleForm(forms.Form):
         label="Questionnaires", choices=self_report_choices, widget=forms.CheckboxSelectMultiple
     )
     cadence = forms.ChoiceField(label="How often", choices=MeasureSchedule.Cadence.choices)
+    plan = forms.ChoiceField(
+        label="Treatment course",
+        required=False,
+        help_text="“Before every treatment” uses the booked dosing visits of this course "
+        "(without a course: all the patient's booked dosing visits).",
+    )
+
+    def __init__(self, *args, plans=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["plan"].choices = plan_choices(plans)
+
+
+def plan_choices(plans):
+    """Choices of the patient's treatment plans (validated again by the service)."""
+    from ketaflow.measures.selectors import plan_label
+
+    return [
+        ("", "No course"),
+        *[(str(p.pk), f"{plan_label(p)} · {p.get_status_display()}") for p in plans],
+    ]
+
+
+def default_plan(plans):
+    """The patient's active plan (the newest if several), else None."""
+    active = [p for p in plans if p.status == "active"]
+    return active[-1] if active else None
 
 
 class ClearFlagForm(forms.Form):

@@ -30,17 +30,10 @@ def _open_flag(request, patient):
     return cache[patient.pk]
 
 
-def measures_tab(request, patient):
-    clinic = request.clinic
-    tz = clinic.tz
-    treatments = selectors.treatment_times(patient)
-    histories = selectors.patient_measures(patient, treatments=treatments)
-    links = selectors.pending_links(patient)
-    schedules = selectors.schedules(patient)
-    now = datetime.datetime.now(datetime.UTC)
-    for h in histories:
+def _decorate(block, tz, prefix):
+    for h in block.histories:
         if h.instrument.score_range is not None:
-            h.svg = charts.trend_svg(h, treatments, tz, chart_id=f"trend-{h.code}")
+            h.svg = charts.trend_svg(h, block.treatments, tz, chart_id=f"{prefix}-{h.code}")
         recent = h.rows[-ITEM_TABLE_COLUMNS:]
         h.table_columns = recent
         h.table_rows = [
@@ -51,14 +44,27 @@ def measures_tab(request, patient):
             }
             for item in h.instrument.items
         ]
+
+
+def measures_tab(request, patient):
+    """One block per treatment course (plan) with its outcomes, trend charts and ▲ session
+    markers, then "No course" for scores not linked to a plan."""
+    clinic = request.clinic
+    tz = clinic.tz
+    blocks = selectors.course_measures(patient)
+    links = selectors.pending_links(patient)
+    schedules = selectors.schedules(patient)
+    now = datetime.datetime.now(datetime.UTC)
+    for block in blocks:
+        _decorate(block, tz, f"trend-{block.plan.pk if block.plan else 'none'}")
     return render_to_string(
         "measures/_tab.html",
         {
             "patient": patient,
-            "histories": histories,
+            "blocks": blocks,
+            "histories": [h for b in blocks for h in b.histories],
             "links": [(link, link.status_at(now)) for link in links],
             "schedules": schedules,
-            "treatments": treatments,
             "flag": _open_flag(request, patient),
             "can_record": can(request.user, "measures.record", clinic),
             "can_send": can(request.user, "measures.send", clinic),
@@ -70,22 +76,27 @@ def measures_tab(request, patient):
 
 
 def overview(request, patient):
+    """Latest scores, and the compact chart of the most recent course with scores."""
     if not _may_see_chart(request, patient):
         return None
-    treatments = selectors.treatment_times(patient)
-    histories = selectors.patient_measures(patient, treatments=treatments)
-    scored = [h for h in histories if h.instrument.score_range is not None]
-    if not histories:
+    blocks = selectors.course_measures(patient)
+    if not blocks:
         return None
+    courses = [b for b in blocks if b.plan is not None] or blocks
+    block = courses[-1]
+    histories = block.histories
+    scored = [h for h in histories if h.instrument.score_range is not None]
     main = scored[0] if scored else None
     svg = (
-        charts.trend_svg(main, treatments, request.clinic.tz, compact=True, chart_id="overview")
+        charts.trend_svg(
+            main, block.treatments, request.clinic.tz, compact=True, chart_id="overview"
+        )
         if main
         else ""
     )
     return render_to_string(
         "measures/_overview.html",
-        {"patient": patient, "histories": histories, "main": main, "svg": svg},
+        {"patient": patient, "histories": histories, "main": main, "svg": svg, "block": block},
         request=request,
     )
 

@@ -21,6 +21,18 @@ DEFAULT_ESCALATION_MINUTES = 15
 DEFAULT_REMINDER_HOURS = 48
 DEFAULT_PRE_TREATMENT_HOURS = 24
 
+# Clinical settings: documented values from the clinical reference section 5.
+MADRS_REMISSION_CHOICES = [
+    (10, "10 or less (ketaflow default; clinical reference section 5)"),
+    (12, "12 or less (used by the esketamine trials; clinical reference section 5)"),
+]
+PCL5_PTSD_CHOICES = [
+    (31, "31 or more"),
+    (32, "32 or more"),
+    (33, "33 or more (ketaflow default)"),
+]
+PCL5_RELIABLE_CHANGE_RANGE = (5, 10)
+
 
 class MeasuresSettings(models.Model):
     """Per-clinic settings of this app (tenancy.Clinic belongs to another app)."""
@@ -52,9 +64,50 @@ class MeasuresSettings(models.Model):
         validators=[MinValueValidator(1), MaxValueValidator(7 * 24)],
         help_text="ketaflow's default is 24 hours.",
     )
+    madrs_remission_cutoff = models.PositiveSmallIntegerField(
+        "MADRS remission cut-off",
+        choices=MADRS_REMISSION_CHOICES,
+        default=10,
+        help_text="Remission = MADRS total at or below this. Clinical reference section 5: "
+        "remission 10 or less; esketamine trials used 12 or less.",
+    )
+    pcl5_ptsd_cutoff = models.PositiveSmallIntegerField(
+        "PCL-5 provisional PTSD cut-off",
+        choices=PCL5_PTSD_CHOICES,
+        default=33,
+        help_text="Provisional PTSD = PCL-5 total at or above this. Clinical reference "
+        "section 5 gives 31-33; ketaflow's default is 33.",
+    )
+    pcl5_reliable_change = models.PositiveSmallIntegerField(
+        "PCL-5 reliable-change threshold (points)",
+        null=True,
+        blank=True,
+        validators=[
+            MinValueValidator(PCL5_RELIABLE_CHANGE_RANGE[0]),
+            MaxValueValidator(PCL5_RELIABLE_CHANGE_RANGE[1]),
+        ],
+        help_text="Clinical reference section 5 gives only a range, 5-10 points. Empty "
+        "(ketaflow's default): reliable change on the PCL-5 is shown as not assessed.",
+    )
 
     def __str__(self) -> str:
         return f"Measures settings of {self.clinic}"
+
+    def scoring_settings(self, code: str) -> dict:
+        """Settings for ``instruments.score`` of this instrument (only those it accepts)."""
+        if code == "pcl5":
+            from ketaflow.clinical.instruments.forms import pcl5
+
+            return {pcl5.SETTING_CUTOFF: self.pcl5_ptsd_cutoff}
+        return {}
+
+    def outcome_settings(self, code: str) -> dict:
+        """Keyword arguments for ``instruments.compare`` / ``evaluate_series``."""
+        if code == "madrs":
+            return {"remission_cutoff": self.madrs_remission_cutoff}
+        if code == "pcl5" and self.pcl5_reliable_change is not None:
+            return {"reliable_change_threshold": self.pcl5_reliable_change}
+        return {}
 
 
 class OnCall(models.Model):
@@ -70,23 +123,6 @@ class OnCall(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} on call at {self.clinic}"
-
-
-class TreatmentEvent(ClinicOwned):
-    """A treatment time, used for baselines and chart markers.
-
-    Stop-gap until the treatment app records sessions: ``selectors.treatment_times`` is the
-    one reader, so the treatment app can later feed it instead.
-    """
-
-    patient = models.ForeignKey("patients.Patient", on_delete=models.PROTECT, related_name="+")
-    at = models.DateTimeField()
-    kind = models.CharField(max_length=40, default="treatment")
-    label = models.CharField(max_length=120, blank=True)
-
-    class Meta:
-        ordering = ["at", "id"]
-        indexes = [models.Index(fields=["clinic", "patient", "at"])]
 
 
 class PatientLink(ClinicOwned):
@@ -108,7 +144,14 @@ class PatientLink(ClinicOwned):
         on_delete=models.SET_NULL,
         related_name="+",
     )
-    course_label = models.CharField(max_length=120, blank=True)
+    plan = models.ForeignKey(
+        "plans.TreatmentPlan",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="The treatment course the answers belong to (optional).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField()
     emailed_to = models.EmailField(blank=True)
@@ -153,6 +196,15 @@ class MeasureSchedule(ClinicOwned):
     patient = models.ForeignKey("patients.Patient", on_delete=models.PROTECT, related_name="+")
     instruments = models.JSONField()
     cadence = models.CharField(max_length=24, choices=Cadence.choices)
+    plan = models.ForeignKey(
+        "plans.TreatmentPlan",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="Send for this treatment course (its booked dosing visits, and links "
+        "carry the course).",
+    )
     next_due = models.DateTimeField(null=True, blank=True)
     last_treatment_sent_for = models.DateTimeField(null=True, blank=True)
     active = models.BooleanField(default=True)
@@ -192,8 +244,15 @@ class Administration(ClinicOwned):
     )
     taken_at = models.DateTimeField()
     created_at = models.DateTimeField(auto_now_add=True)
-    course_label = models.CharField(max_length=120, blank=True)
-    # Generic reference to the treatment course or session (supplied by later apps).
+    plan = models.ForeignKey(
+        "plans.TreatmentPlan",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="The treatment course (plan) this questionnaire belongs to.",
+    )
+    # Generic reference to a treatment session (supplied by the treatment app).
     context_type = models.ForeignKey(
         ContentType, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
@@ -204,6 +263,7 @@ class Administration(ClinicOwned):
         indexes = [
             models.Index(fields=["clinic", "patient", "instrument", "taken_at"]),
             models.Index(fields=["clinic", "instrument", "patient", "taken_at"]),
+            models.Index(fields=["clinic", "plan", "taken_at"]),
         ]
 
     @property

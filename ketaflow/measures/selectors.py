@@ -4,6 +4,7 @@ import datetime
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from django.apps import apps as django_apps
 from django.http import Http404
 
 from ketaflow.clinical import instruments
@@ -15,22 +16,120 @@ from ketaflow.measures.models import (
     PatientLink,
     RiskFlag,
     SafetyAlert,
-    TreatmentEvent,
 )
 
 
-def treatment_times(patient) -> list[datetime.datetime]:
-    """Treatment start times of the patient, oldest first.
+@dataclass(frozen=True)
+class TreatmentTime:
+    """One treatment given to a patient: when, for which course (plan), and what it was."""
 
-    Today these come from ``TreatmentEvent`` rows (demo data and tests); the treatment app
-    will feed this function from its sessions, and every caller stays the same.
-    """
-    return list(
-        TreatmentEvent.objects.for_clinic(patient.clinic)
-        .filter(patient=patient)
-        .order_by("at")
-        .values_list("at", flat=True)
+    patient_id: int
+    plan_id: int | None
+    at: datetime.datetime
+    label: str = "Treatment"
+
+
+def completed_dosing_visits(clinic, *, patient=None, plan=None):
+    """Completed dosing appointments of ``ketaflow.scheduling`` that belong to a plan.
+
+    A dosing visit is an appointment whose type has a route (``AppointmentType.is_dose``);
+    only visits marked completed count as treatments given. One query."""
+    if not django_apps.is_installed("ketaflow.scheduling"):
+        return []
+    from ketaflow.scheduling.models import Appointment
+
+    qs = (
+        Appointment.objects.for_clinic(clinic)
+        .filter(status=Appointment.Status.COMPLETED, plan__isnull=False)
+        .exclude(type__route="")
     )
+    if patient is not None:
+        qs = qs.filter(patient=patient)
+    if plan is not None:
+        qs = qs.filter(plan=plan)
+    return [
+        TreatmentTime(pid, plan_id, at, f"{name} (completed)")
+        for pid, plan_id, at, name in qs.order_by("start").values_list(
+            "patient_id", "plan_id", "start", "type__name"
+        )
+    ]
+
+
+# Where treatment times come from. Each source is ``source(clinic, *, patient=None,
+# plan=None) -> iterable of TreatmentTime`` and issues a constant number of queries. The
+# treatment app adds its recorded sessions with ``treatment_time_source`` (from its
+# AppConfig.ready); times given by several sources for the same course count once.
+treatment_time_sources: list = [completed_dosing_visits]
+
+
+def treatment_time_source(fn):
+    """Register a source of treatment times (usable as a decorator)."""
+    if fn not in treatment_time_sources:
+        treatment_time_sources.append(fn)
+    return fn
+
+
+def treatment_sessions(clinic, *, patient=None, plan=None) -> list[TreatmentTime]:
+    """Every treatment of the clinic (or of one patient or course), oldest first."""
+    seen, out = set(), []
+    for source in treatment_time_sources:
+        for t in source(clinic, patient=patient, plan=plan):
+            key = (t.patient_id, t.plan_id, t.at)
+            if key not in seen:
+                seen.add(key)
+                out.append(t)
+    out.sort(key=lambda t: (t.at, t.plan_id or 0))
+    return out
+
+
+def treatment_times(patient, plan=None) -> list[datetime.datetime]:
+    """Treatment start times of the patient (of one course if ``plan`` is given), oldest
+    first: completed dosing visits today, and whatever else registers a source."""
+    return [t.at for t in treatment_sessions(patient.clinic, patient=patient, plan=plan)]
+
+
+def upcoming_dosing_visits(patient, *, plan=None, start, end) -> list:
+    """Booked (not yet completed) dosing appointments of the patient starting in
+    (start, end], oldest first. Empty if the scheduling app is not installed."""
+    if not django_apps.is_installed("ketaflow.scheduling"):
+        return []
+    from ketaflow.scheduling.models import Appointment
+
+    qs = (
+        Appointment.objects.for_clinic(patient.clinic)
+        .filter(
+            patient=patient,
+            status=Appointment.Status.BOOKED,
+            start__gt=start,
+            start__lte=end,
+        )
+        .exclude(type__route="")
+        .order_by("start")
+    )
+    if plan is not None:
+        qs = qs.filter(plan=plan)
+    return list(qs)
+
+
+def patient_plans(patient) -> list:
+    """The patient's treatment plans (courses), oldest first."""
+    from ketaflow.plans.models import TreatmentPlan
+
+    return list(
+        TreatmentPlan.objects.for_clinic(patient.clinic)
+        .filter(patient=patient)
+        .select_related("current")
+        .order_by("created_at", "id")
+    )
+
+
+def plan_label(plan) -> str:
+    if plan is None:
+        return "No course"
+    version = plan.current
+    if version is None:
+        return f"Plan {plan.pk}"
+    return f"Plan {plan.pk}: {version.protocol_name} (from {version.start_date:%Y-%m-%d})"
 
 
 def administrations(clinic):
@@ -192,35 +291,22 @@ def badges_for(series: outcomes.SeriesOutcome | None, latest: outcomes.Outcome |
     return out
 
 
-def evaluate(code: str, scores, first_treatment_at):
-    """Series outcome and latest outcome for one instrument (None where not applicable)."""
+def evaluate(code: str, scores, first_treatment_at, conf=None):
+    """Series outcome and latest outcome for one instrument (None where not applicable).
+
+    ``conf`` is the clinic's MeasuresSettings (MADRS remission cut-off, PCL-5
+    reliable-change threshold); None means ketaflow's defaults."""
     inst = instruments.get(code)
     if inst.score_range is None or first_treatment_at is None:
         return None, None
-    series = outcomes.evaluate_series(inst, scores, first_treatment_at)
+    kwargs = conf.outcome_settings(inst.code) if conf is not None else {}
+    series = outcomes.evaluate_series(inst, scores, first_treatment_at, **kwargs)
     latest = series.points[-1][1] if series.points else None
     return series, latest
 
 
-def patient_measures(
-    patient, *, first_treatment_at=None, treatments=None
-) -> list[InstrumentHistory]:
-    """Every administration of the patient grouped by instrument with outcome badges.
-
-    Two queries whatever the history: administrations and treatment times.
-    ``first_treatment_at`` defaults to the first of ``treatment_times(patient)``.
-    """
-    if treatments is None:
-        treatments = treatment_times(patient)
-    if first_treatment_at is None and treatments:
-        first_treatment_at = treatments[0]
+def _histories(rows, first_treatment_at, conf, *, course: bool) -> list[InstrumentHistory]:
     grouped: dict[str, list] = defaultdict(list)
-    rows = (
-        Administration.objects.for_clinic(patient.clinic)
-        .filter(patient=patient)
-        .select_related("entered_by")
-        .order_by("taken_at", "id")
-    )
     for adm in rows:
         grouped[adm.instrument].append(adm)
     order = {code: i for i, code in enumerate(instruments.codes())}
@@ -231,19 +317,109 @@ def patient_measures(
         history = InstrumentHistory(code, inst, items)
         if inst.score_range is not None:
             scores = [(a.taken_at, a.total) for a in items if a.total is not None]
-            history.series, history.latest = evaluate(code, scores, first_treatment_at)
+            history.series, history.latest = evaluate(code, scores, first_treatment_at, conf)
             history.badges = badges_for(history.series, history.latest, inst)
-            if first_treatment_at is None:
+            if not course:
                 history.badges = [
                     Badge(
                         "Baseline",
                         "na",
-                        f"No {inst.short_name} baseline: no treatment is recorded yet "
-                        "(baseline = last score before the first treatment of the course)",
+                        f"No {inst.short_name} outcomes: these scores are not linked to a "
+                        "treatment course (outcomes are computed per course; baseline = last "
+                        "score before the first treatment of the course)",
+                    )
+                ]
+            elif first_treatment_at is None:
+                history.badges = [
+                    Badge(
+                        "Baseline",
+                        "na",
+                        f"No {inst.short_name} baseline: no treatment of this course is "
+                        "recorded yet (baseline = last score before the first treatment of "
+                        "the course)",
                     )
                 ]
         out.append(history)
     return out
+
+
+@dataclass
+class CourseMeasures:
+    """The questionnaires of one treatment course (plan), or of no course (plan None)."""
+
+    plan: object | None
+    label: str
+    treatments: list  # datetimes of this course's treatments
+    histories: list[InstrumentHistory]
+
+    @property
+    def first_treatment_at(self):
+        return self.treatments[0] if self.treatments else None
+
+
+def course_measures(patient, *, conf=None, sessions=None) -> list[CourseMeasures]:
+    """The patient's questionnaires grouped by course, with outcomes per course.
+
+    A course's scores are exactly those linked to its plan (the same rule as
+    ``clinic_outcomes``, so the tab and the clinic report agree); unlinked scores are listed
+    under "No course" without outcomes. Four queries whatever the history: plans,
+    treatments (one per source), administrations, settings.
+    """
+    if conf is None:
+        from ketaflow.measures.models import MeasuresSettings
+
+        conf = MeasuresSettings.objects.filter(clinic=patient.clinic).first() or (
+            MeasuresSettings(clinic=patient.clinic)
+        )
+    if sessions is None:
+        sessions = treatment_sessions(patient.clinic, patient=patient)
+    rows = list(
+        Administration.objects.for_clinic(patient.clinic)
+        .filter(patient=patient)
+        .select_related("entered_by")
+        .order_by("taken_at", "id")
+    )
+    plans = patient_plans(patient)
+    by_plan: dict = defaultdict(list)
+    for t in sessions:
+        by_plan[t.plan_id].append(t.at)
+    blocks = []
+    for plan in plans:
+        times = by_plan.get(plan.pk, [])
+        linked = [a for a in rows if a.plan_id == plan.pk]
+        if linked or times:
+            first = times[0] if times else None
+            blocks.append(
+                CourseMeasures(
+                    plan, plan_label(plan), times, _histories(linked, first, conf, course=True)
+                )
+            )
+    unlinked = [a for a in rows if a.plan_id is None]
+    if unlinked:
+        blocks.append(
+            CourseMeasures(None, "No course", [], _histories(unlinked, None, conf, course=False))
+        )
+    return blocks
+
+
+def patient_measures(
+    patient, *, first_treatment_at=None, treatments=None, conf=None
+) -> list[InstrumentHistory]:
+    """Every administration of the patient grouped by instrument with outcome badges,
+    against one given first treatment (all courses together; the Measures tab uses
+    ``course_measures``). ``first_treatment_at`` defaults to the patient's first
+    treatment. Two queries whatever the history."""
+    if treatments is None:
+        treatments = treatment_times(patient)
+    if first_treatment_at is None and treatments:
+        first_treatment_at = treatments[0]
+    rows = (
+        Administration.objects.for_clinic(patient.clinic)
+        .filter(patient=patient)
+        .select_related("entered_by")
+        .order_by("taken_at", "id")
+    )
+    return _histories(rows, first_treatment_at, conf, course=True)
 
 
 def pending_links(patient, limit: int = 20):
@@ -264,6 +440,7 @@ def schedules(patient):
 @dataclass(frozen=True)
 class PatientOutcomeRow:
     patient_id: int
+    plan_id: int | None
     baseline: int | None
     latest: int | None
     n: int
@@ -271,52 +448,63 @@ class PatientOutcomeRow:
     remission: bool | None
 
 
-def clinic_outcomes(clinic, code: str, first_treatment_by_patient: dict | None = None):
-    """Per-patient baseline, latest score, response and remission for one instrument.
+def clinic_outcomes(clinic, code: str, first_treatment: dict | None = None, conf=None):
+    """Per patient and course: baseline, latest score, response and remission for one
+    instrument.
 
-    Reads plain tuples (no model objects), ordered by patient and time, so a clinic report
-    over 100,000 administrations stays fast. ``first_treatment_by_patient`` maps patient id
-    to the first treatment of the course; by default the first ``TreatmentEvent`` of each
-    patient. Patients without a baseline get ``baseline=None``.
+    Reads plain tuples (no model objects), ordered by patient, course and time, so a
+    clinic report over 100,000 administrations stays fast. ``first_treatment`` maps
+    ``(patient_id, plan_id)`` to the first treatment of that course; by default it comes
+    from ``treatment_sessions`` (completed dosing visits). Scores not linked to a course
+    (``plan_id`` None) get no baseline.
     """
     inst = instruments.get(code)
-    if first_treatment_by_patient is None:
-        first_treatment_by_patient = {}
-        for pid, at in (
-            TreatmentEvent.objects.for_clinic(clinic)
-            .order_by("patient_id", "at")
-            .values_list("patient_id", "at")
-        ):
-            first_treatment_by_patient.setdefault(pid, at)
+    if conf is None:
+        from ketaflow.measures.models import MeasuresSettings
+
+        conf = MeasuresSettings.objects.filter(clinic=clinic).first() or MeasuresSettings(
+            clinic=clinic
+        )
+    kwargs = conf.outcome_settings(inst.code)
+    if first_treatment is None:
+        first_treatment = {}
+        for t in treatment_sessions(clinic):
+            first_treatment.setdefault((t.patient_id, t.plan_id), t.at)
     rows = (
         Administration.objects.for_clinic(clinic)
         .filter(instrument=inst.code, total__isnull=False)
-        .order_by("patient_id", "taken_at", "id")
-        .values_list("patient_id", "taken_at", "total")
+        .order_by("patient_id", "plan_id", "taken_at", "id")
+        .values_list("patient_id", "plan_id", "taken_at", "total")
         .iterator(chunk_size=5000)
     )
     result = []
 
-    def finish(pid, scores):
-        first = first_treatment_by_patient.get(pid)
+    def finish(key, scores):
+        pid, plan_id = key
+        first = first_treatment.get(key)
         base = outcomes.baseline_of(scores, first) if first is not None else None
         after = [s for s in scores if first is not None and s[0] > first]
         if base is None or not after:
             result.append(
-                PatientOutcomeRow(pid, base and base[1], scores[-1][1], len(scores), None, None)
+                PatientOutcomeRow(
+                    pid, plan_id, base and base[1], scores[-1][1], len(scores), None, None
+                )
             )
             return
-        out = outcomes.compare(inst, base[1], after[-1][1])
+        out = outcomes.compare(inst, base[1], after[-1][1], **kwargs)
         result.append(
-            PatientOutcomeRow(pid, base[1], after[-1][1], len(scores), out.response, out.remission)
+            PatientOutcomeRow(
+                pid, plan_id, base[1], after[-1][1], len(scores), out.response, out.remission
+            )
         )
 
     current, scores = None, []
-    for pid, at, total in rows:
-        if pid != current:
+    for pid, plan_id, at, total in rows:
+        key = (pid, plan_id)
+        if key != current:
             if current is not None:
                 finish(current, scores)
-            current, scores = pid, []
+            current, scores = key, []
         scores.append((at, total))
     if current is not None:
         finish(current, scores)

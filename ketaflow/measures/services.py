@@ -58,10 +58,14 @@ def settings_for(clinic) -> MeasuresSettings:
 # ---------------------------------------------------------------------------- scoring
 
 
-def score_answers(code: str, answers: dict) -> instruments.ScoreResult:
-    """Score with the pure package; errors become ValidationError naming the item."""
+def score_answers(code: str, answers: dict, clinic=None) -> instruments.ScoreResult:
+    """Score with the pure package and the clinic's scoring settings (PCL-5 provisional
+    PTSD cut-off); errors become ValidationError naming the item."""
+    conf = settings_for(clinic) if clinic is not None else None
     try:
-        return instruments.score(code, answers)
+        return instruments.score(
+            code, answers, settings=conf.scoring_settings(code) if conf is not None else None
+        )
     except instruments.UnknownInstrumentError as exc:
         raise ValidationError({"instrument": [str(exc)]}) from exc
     except instruments.ScoringError as exc:
@@ -137,6 +141,32 @@ def _raise_alerts(adm: Administration, result: instruments.ScoreResult) -> list[
     return alerts
 
 
+def resolve_plan(patient, plan, field: str = "plan"):
+    """The treatment plan (course) ``plan`` (an id or a TreatmentPlan) if it belongs to this
+    patient of this clinic; None for none. Anything else is refused with a field error
+    (the same message whether the plan exists elsewhere or not at all)."""
+    if plan in (None, ""):
+        return None
+    from ketaflow.plans.models import TreatmentPlan
+
+    pk = plan.pk if isinstance(plan, TreatmentPlan) else plan
+    try:
+        pk = int(pk)
+    except (TypeError, ValueError):
+        pk = None
+    found = (
+        TreatmentPlan.objects.for_clinic(patient.clinic)
+        .filter(pk=pk, patient_id=patient.pk)
+        .select_related("current")
+        .first()
+        if pk is not None
+        else None
+    )
+    if found is None:
+        raise ValidationError({field: ["Choose a treatment course (plan) of this patient."]})
+    return found
+
+
 def _store(
     *,
     patient,
@@ -146,7 +176,7 @@ def _store(
     entered_by=None,
     link=None,
     taken_at=None,
-    course_label: str = "",
+    plan_id: int | None = None,
 ) -> Administration:
     inst = instruments.get(code)
     return Administration.objects.create(
@@ -164,7 +194,7 @@ def _store(
         entered_by=entered_by,
         link=link,
         taken_at=taken_at or now(),
-        course_label=course_label,
+        plan_id=plan_id,
     )
 
 
@@ -176,17 +206,18 @@ def record_administration(
     instrument: str,
     answers: dict,
     taken_at: datetime.datetime | None = None,
-    course_label: str = "",
+    plan=None,
     clinician_rated: bool | None = None,
 ) -> Administration:
-    """A clinician records a questionnaire in the chart (for the patient, or clinician-rated)."""
+    """A clinician records a questionnaire in the chart (for the patient, or clinician-rated).
+
+    ``plan``: the treatment course (a plan of this patient, or its id), optional."""
     require_permission(actor, "measures.record", patient.clinic)
-    result = score_answers(instrument, answers)
+    result = score_answers(instrument, answers, patient.clinic)
     inst = instruments.get(instrument)
     if taken_at is not None and taken_at > now() + datetime.timedelta(minutes=5):
         raise ValidationError({"taken_at": ["The time answered cannot be in the future."]})
-    if len(course_label) > 120:
-        raise ValidationError({"course_label": ["At most 120 characters."]})
+    plan = resolve_plan(patient, plan)
     rated = inst.respondent == "clinician" if clinician_rated is None else clinician_rated
     adm = _store(
         patient=patient,
@@ -195,7 +226,7 @@ def record_administration(
         source=Administration.Source.CLINICIAN_RATED if rated else Administration.Source.CLINICIAN,
         entered_by=actor,
         taken_at=taken_at,
-        course_label=course_label.strip(),
+        plan_id=plan.pk if plan else None,
     )
     alerts = _raise_alerts(adm, result)
     audit.record(
@@ -208,6 +239,7 @@ def record_administration(
             "instrument": inst.code,
             "version": inst.version,
             "total": result.total,
+            "plan": plan.pk if plan else None,
             "alerts": [a.pk for a in alerts],
         },
     )
@@ -251,9 +283,7 @@ def _email_link(link: PatientLink, raw: str, base_url: str, *, reminder: bool = 
     )
 
 
-def _new_link(
-    *, patient, codes, created_by, schedule=None, course_label=""
-) -> tuple[PatientLink, str]:
+def _new_link(*, patient, codes, created_by, schedule=None, plan=None) -> tuple[PatientLink, str]:
     raw = PatientLink.new_token()
     hours = settings_for(patient.clinic).link_expiry_hours
     link = PatientLink.objects.create(
@@ -263,7 +293,7 @@ def _new_link(
         token_hash=PatientLink.hash_token(raw),
         created_by=created_by,
         schedule=schedule,
-        course_label=course_label,
+        plan=plan,
         expires_at=now() + datetime.timedelta(hours=hours),
     )
     return link, raw
@@ -277,18 +307,18 @@ def create_link(
     instruments: list[str],
     send_email: bool = False,
     base_url: str | None = None,
-    course_label: str = "",
+    plan=None,
 ) -> tuple[PatientLink, str]:
-    """A secure link for the patient. Returns the link and the raw token (shown only once)."""
+    """A secure link for the patient. Returns the link and the raw token (shown only once).
+    ``plan``: the treatment course the answers will belong to (optional)."""
     require_permission(actor, "measures.send", patient.clinic)
     codes = _clean_codes(instruments)
+    plan = resolve_plan(patient, plan)
     if send_email and not patient.email:
         raise ValidationError(
             {"send_email": ["The patient has no email address: show the QR code instead."]}
         )
-    link, raw = _new_link(
-        patient=patient, codes=codes, created_by=actor, course_label=course_label.strip()[:120]
-    )
+    link, raw = _new_link(patient=patient, codes=codes, created_by=actor, plan=plan)
     if send_email:
         try:
             _email_link(link, raw, base_url or public_base_url())
@@ -306,7 +336,11 @@ def create_link(
         actor=actor,
         patient=patient,
         obj=link,
-        detail={"instruments": codes, "emailed": bool(send_email)},
+        detail={
+            "instruments": codes,
+            "emailed": bool(send_email),
+            "plan": plan.pk if plan else None,
+        },
     )
     return link, raw
 
@@ -364,9 +398,19 @@ def submit_link(*, link: PatientLink) -> tuple[list[Administration], list[Safety
     if not link.usable_at(now()):
         raise PermissionDenied("This link is not valid any more.")
     results = []
+    conf = settings_for(link.clinic)
     for code in link.instruments:
         try:
-            results.append((code, instruments.score(code, (link.partial or {}).get(code, {}))))
+            results.append(
+                (
+                    code,
+                    instruments.score(
+                        code,
+                        (link.partial or {}).get(code, {}),
+                        settings=conf.scoring_settings(code),
+                    ),
+                )
+            )
         except instruments.ScoringError as exc:
             raise ValidationError({code: [f"Question {exc.item}: {exc.message}"]}) from exc
     at = now()
@@ -379,7 +423,7 @@ def submit_link(*, link: PatientLink) -> tuple[list[Administration], list[Safety
             source=Administration.Source.SELF_REPORT,
             link=link,
             taken_at=at,
-            course_label=link.course_label,
+            plan_id=link.plan_id,
         )
         administrations.append(adm)
         alerts += _raise_alerts(adm, result)
@@ -456,9 +500,14 @@ def _advance(schedule: MeasureSchedule, start: datetime.datetime) -> datetime.da
 
 
 @transaction.atomic
-def create_schedule(*, patient, actor, instruments: list[str], cadence: str, first_due=None):
+def create_schedule(
+    *, patient, actor, instruments: list[str], cadence: str, first_due=None, plan=None
+):
+    """Send questionnaires every week, every two weeks, or before every booked dosing visit
+    (of the plan, if one is given; links then carry the course)."""
     require_permission(actor, "measures.send", patient.clinic)
     codes = _clean_codes(instruments)
+    plan = resolve_plan(patient, plan)
     if cadence not in MeasureSchedule.Cadence.values:
         raise ValidationError({"cadence": ["Choose how often to send."]})
     if not patient.email:
@@ -470,6 +519,7 @@ def create_schedule(*, patient, actor, instruments: list[str], cadence: str, fir
         patient=patient,
         instruments=codes,
         cadence=cadence,
+        plan=plan,
         next_due=None
         if cadence == MeasureSchedule.Cadence.BEFORE_EACH_TREATMENT
         else (first_due or now()),
@@ -481,7 +531,7 @@ def create_schedule(*, patient, actor, instruments: list[str], cadence: str, fir
         actor=actor,
         patient=patient,
         obj=schedule,
-        detail={"cadence": cadence, "instruments": codes},
+        detail={"cadence": cadence, "instruments": codes, "plan": plan.pk if plan else None},
     )
     return schedule
 
@@ -509,7 +559,10 @@ def stop_schedule(*, schedule: MeasureSchedule, actor) -> MeasureSchedule:
 def send_scheduled(
     *, schedule: MeasureSchedule, treatment_at=None, base_url=None
 ) -> PatientLink | None:
-    """Send one scheduled link (by the background task) and move the schedule on."""
+    """Send one scheduled link (by the background task) and move the schedule on.
+
+    ``treatment_at``: the start of the booked dosing visit the link is sent before
+    ("before every treatment"); the schedule remembers it so each visit gets one link."""
     schedule = (
         MeasureSchedule.objects.select_for_update()
         .select_related("patient", "clinic")
@@ -518,8 +571,17 @@ def send_scheduled(
     patient = schedule.patient
     if not schedule.active or not patient.email:
         return None
+    if treatment_at is not None and (
+        schedule.last_treatment_sent_for is not None
+        and schedule.last_treatment_sent_for >= treatment_at
+    ):
+        return None  # already sent for this visit (two ticks at the same moment)
     link, raw = _new_link(
-        patient=patient, codes=list(schedule.instruments), created_by=None, schedule=schedule
+        patient=patient,
+        codes=list(schedule.instruments),
+        created_by=None,
+        schedule=schedule,
+        plan=schedule.plan,
     )
     _email_link(link, raw, base_url or public_base_url())
     link.emailed_to = patient.email
@@ -538,7 +600,11 @@ def send_scheduled(
         actor_label=SYSTEM,
         patient=patient,
         obj=link,
-        detail={"schedule": schedule.pk, "instruments": link.instruments},
+        detail={
+            "schedule": schedule.pk,
+            "instruments": link.instruments,
+            "before_treatment_at": treatment_at.isoformat() if treatment_at else None,
+        },
     )
     return link
 

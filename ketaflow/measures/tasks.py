@@ -74,7 +74,8 @@ def send_reminders() -> int:
 @task
 def send_due_measures() -> int:
     """Send every schedule that is due: weekly/fortnightly by date, and 'before each
-    treatment' when a treatment starts within the clinic's lead time."""
+    treatment' when a booked dosing visit (scheduling app) starts within the clinic's lead
+    time."""
     now = services.now()
     sent = 0
     due = MeasureSchedule.objects.filter(active=True, next_due__lte=now).exclude(
@@ -84,16 +85,22 @@ def send_due_measures() -> int:
         sent += _guarded(services.send_scheduled, schedule=schedule) is not None
     pre = MeasureSchedule.objects.filter(
         active=True, cadence=MeasureSchedule.Cadence.BEFORE_EACH_TREATMENT
-    ).select_related("patient", "clinic")
+    ).select_related("patient", "clinic", "plan")
     pre = list(pre)
     conf = _settings_by_clinic({s.clinic_id for s in pre})
     for schedule in pre:
         lead = datetime.timedelta(hours=conf[schedule.clinic_id].pre_treatment_hours)
-        upcoming = [t for t in selectors.treatment_times(schedule.patient) if now < t <= now + lead]
-        if upcoming and (
-            schedule.last_treatment_sent_for is None
-            or schedule.last_treatment_sent_for < upcoming[0]
-        ):
+        # The patient's booked dosing visits (of the schedule's plan, if it has one) that
+        # start within the lead time; one link per visit.
+        upcoming = [
+            a.start
+            for a in selectors.upcoming_dosing_visits(
+                schedule.patient, plan=schedule.plan, start=now, end=now + lead
+            )
+            if schedule.last_treatment_sent_for is None
+            or a.start > schedule.last_treatment_sent_for
+        ]
+        if upcoming:
             sent += (
                 _guarded(services.send_scheduled, schedule=schedule, treatment_at=upcoming[0])
                 is not None

@@ -47,7 +47,9 @@ def record(request, pk):
         )
     inst = instruments.get(code)
     answers, errors, other = {}, {}, {}
-    values = {"course_label": "", "taken_at": ""}
+    plans = selectors.patient_plans(patient)
+    current = forms.default_plan(plans)
+    values = {"plan": str(current.pk) if current else "", "taken_at": ""}
     if request.method == "POST":
         answers = forms.answers_from_post(inst, request.POST)
         values = {k: request.POST.get(k, "") for k in values}
@@ -72,11 +74,11 @@ def record(request, pk):
                     instrument=code,
                     answers=answers,
                     taken_at=taken_at,
-                    course_label=values["course_label"],
+                    plan=values["plan"] or None,
                 )
             except ValidationError as exc:
                 errors = _field_errors(exc)
-                other = {k: v for k, v in errors.items() if k in ("taken_at", "course_label")}
+                other = {k: v for k, v in errors.items() if k in ("taken_at", "plan")}
             else:
                 if adm.is_suicidality:
                     messages.error(
@@ -98,6 +100,7 @@ def record(request, pk):
             "errors": errors,
             "other": other,
             "values": values,
+            "plan_choices": forms.plan_choices(plans),
         },
     )
 
@@ -120,10 +123,17 @@ def administration_detail(request, pk):
         }
         for item in inst.items
     ]
+    plan = services.resolve_plan(adm.patient, adm.plan_id) if adm.plan_id else None
     return render(
         request,
         "measures/administration.html",
-        {"adm": adm, "inst": inst, "rows": rows, "patient": adm.patient},
+        {
+            "adm": adm,
+            "inst": inst,
+            "rows": rows,
+            "patient": adm.patient,
+            "plan_label": selectors.plan_label(plan),
+        },
     )
 
 
@@ -131,7 +141,13 @@ def administration_detail(request, pk):
 @require_http_methods(["GET", "POST"])
 def send_link(request, pk):
     patient = patient_selectors.get_patient(request.clinic, pk)
-    form = forms.SendLinkForm(request.POST or None, initial={"instruments": ["phq9"]})
+    plans = selectors.patient_plans(patient)
+    current = forms.default_plan(plans)
+    form = forms.SendLinkForm(
+        request.POST or None,
+        plans=plans,
+        initial={"instruments": ["phq9"], "plan": str(current.pk) if current else ""},
+    )
     if request.method == "POST" and form.is_valid():
         try:
             link, raw = services.create_link(
@@ -139,7 +155,7 @@ def send_link(request, pk):
                 actor=request.user,
                 instruments=form.cleaned_data["instruments"],
                 send_email=form.cleaned_data["send_email"],
-                course_label=form.cleaned_data["course_label"],
+                plan=form.cleaned_data["plan"] or None,
                 base_url=request.build_absolute_uri("/").rstrip("/"),
             )
         except ValidationError as exc:
@@ -179,7 +195,13 @@ def revoke_link(request, pk):
 @require_http_methods(["GET", "POST"])
 def schedule(request, pk):
     patient = patient_selectors.get_patient(request.clinic, pk)
-    form = forms.ScheduleForm(request.POST or None, initial={"instruments": ["phq9"]})
+    plans = selectors.patient_plans(patient)
+    current = forms.default_plan(plans)
+    form = forms.ScheduleForm(
+        request.POST or None,
+        plans=plans,
+        initial={"instruments": ["phq9"], "plan": str(current.pk) if current else ""},
+    )
     if request.method == "POST" and form.is_valid():
         try:
             services.create_schedule(
@@ -187,6 +209,7 @@ def schedule(request, pk):
                 actor=request.user,
                 instruments=form.cleaned_data["instruments"],
                 cadence=form.cleaned_data["cadence"],
+                plan=form.cleaned_data["plan"] or None,
             )
         except ValidationError as exc:
             for field, errs in exc.message_dict.items():
@@ -377,7 +400,7 @@ def respond(request, token):
             index = max(0, index - 1)
         else:
             try:
-                services.score_answers(code, partial.get(code, {}))
+                services.score_answers(code, partial.get(code, {}), link.clinic)
             except ValidationError as exc:
                 errors = _field_errors(exc)
             else:

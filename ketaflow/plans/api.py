@@ -61,6 +61,7 @@ class PlanOut(Schema):
     status: str
     status_reason: str
     phase: str
+    step: int = Field(description="The next visit number (advanced by completed dosing visits)")
     current: VersionOut
 
 

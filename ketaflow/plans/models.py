@@ -100,6 +100,11 @@ class TreatmentPlan(ClinicOwned):
     current = models.ForeignKey(
         "PlanVersion", null=True, on_delete=models.PROTECT, related_name="+"
     )
+    step = models.PositiveIntegerField(
+        default=1,
+        help_text="The patient's next visit number in the current phase: the signed version's "
+        "step, advanced by one each time a dosing visit of this phase is completed.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -164,6 +169,7 @@ class PlanEvent(ClinicOwned):
     class Kind(models.TextChoices):
         STATUS = "status", "Status change"
         PHASE = "phase", "Phase transition"
+        STEP = "step", "Visit completed (step advanced)"
 
     plan = models.ForeignKey(TreatmentPlan, on_delete=models.PROTECT, related_name="events")
     kind = models.CharField(max_length=10, choices=Kind.choices)

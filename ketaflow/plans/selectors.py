@@ -2,7 +2,9 @@
 
 import functools
 from dataclasses import dataclass
+from decimal import Decimal
 
+from django.core.exceptions import ValidationError
 from django.http import Http404
 
 from ketaflow.clinical import dosing, protocols
@@ -182,3 +184,93 @@ def pk_view(version, age: int | None = None) -> PKView | None:
         )
     except ValueError:
         return None
+
+
+# ---------------------------------------------------------------------------
+# The next visit's dose (the plan's step, advanced by completed dosing visits)
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NextDose:
+    step: int
+    dose_value: Decimal | None
+    unit: str
+    dose_mg: Decimal | None
+    basis: str
+    changed: bool = False
+    problem: str = ""
+    arithmetic: tuple = ()
+
+
+def next_dose(plan) -> NextDose | None:
+    """The dose for the plan's next visit (``plan.step``).
+
+    Where the signed version follows the protocol's planned dose (``DoseRule.planned_dose`` at
+    the version's step), the next visit gets the protocol's planned dose for the new step, as
+    signed in the version's protocol copy (e.g. Cusin 2017: 0.5 mg/kg, then 0.75 mg/kg from
+    visit 4), calculated with the clinic's limits and the version's weight. Where the
+    prescriber signed a dose of their own, that dose stays until the plan is revised."""
+    from ketaflow.plans import services
+
+    v = plan.current
+    if v is None:
+        return None
+    step = plan.step or v.step
+    protocol = protocol_of(v)
+    rule = protocol.dose
+    today = services.today(plan.clinic)
+    signed_planned = rule.planned_dose(v.step, plan.patient.age_on(v.start_date))
+    follows = signed_planned is not None and Decimal(signed_planned) == v.dose_value
+    signed = NextDose(
+        step=step,
+        dose_value=v.dose_value,
+        unit=v.dose_unit,
+        dose_mg=v.dose_mg,
+        basis=f"The dose signed in version {v.number}"
+        + (
+            ""
+            if follows or step == v.step
+            else " (the prescriber's own dose; revise the plan to change it)"
+        )
+        + ".",
+    )
+    if step == v.step or not follows:
+        return signed
+    planned = rule.planned_dose(step, plan.patient.age_on(today))
+    if planned is None or Decimal(planned) == v.dose_value:
+        return signed
+    basis = (
+        f"{protocol.name}: planned dose for visit {step} ({rule.source}), as signed in "
+        f"version {v.number}."
+    )
+    try:
+        calc = services.calculate(
+            clinic=plan.clinic,
+            route=v.route,
+            dose_value=planned,
+            weight_kg=v.weight_kg,
+            minutes=protocol.infusion_minutes,
+            override_reason="" if v.route == dosing.ESKETAMINE else v.override_reason,
+        )
+    except ValidationError as exc:
+        problem = "; ".join(m for msgs in exc.message_dict.values() for m in msgs)
+        return NextDose(
+            step=step,
+            dose_value=Decimal(planned),
+            unit=v.dose_unit,
+            dose_mg=None,
+            basis=basis,
+            changed=True,
+            problem=f"The calculator refuses this dose: {problem} A prescriber must revise the "
+            "plan.",
+        )
+    return NextDose(
+        step=step,
+        dose_value=Decimal(planned),
+        unit=v.dose_unit,
+        dose_mg=calc.dose_mg,
+        basis=basis,
+        changed=True,
+        arithmetic=tuple(calc.arithmetic),
+    )

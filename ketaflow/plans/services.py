@@ -176,7 +176,8 @@ def create_plan(*, patient, actor, data) -> TreatmentPlan:
     )
     version = _new_version(plan, actor=actor, values=values, number=1)
     plan.current = version
-    plan.save(update_fields=["current", "updated_at"])
+    plan.step = version.step
+    plan.save(update_fields=["current", "step", "updated_at"])
     audit.record(
         action="create",
         clinic=plan.clinic,
@@ -215,7 +216,8 @@ def revise_plan(*, plan, actor, data) -> PlanVersion:
     version = _new_version(plan, actor=actor, values=values, number=plan.current.number + 1)
     plan.current = version
     plan.phase = version.phase
-    plan.save(update_fields=["current", "phase", "updated_at"])
+    plan.step = version.step
+    plan.save(update_fields=["current", "phase", "step", "updated_at"])
     audit.record(
         action="update",
         clinic=plan.clinic,
@@ -313,7 +315,8 @@ def transition_phase(*, plan, actor, to_phase: str, outcome: str) -> PlanVersion
     )
     plan.phase = to_phase
     plan.current = version
-    plan.save(update_fields=["phase", "current", "updated_at"])
+    plan.step = 1
+    plan.save(update_fields=["phase", "current", "step", "updated_at"])
     audit.record(
         action="update",
         clinic=plan.clinic,
@@ -323,6 +326,35 @@ def transition_phase(*, plan, actor, to_phase: str, outcome: str) -> PlanVersion
         detail={"fields": ["phase"], "version": version.number, "to": to_phase},
     )
     return version
+
+
+def advance_after_visit(*, plan, appointment, actor) -> dict | None:
+    """Hook for the scheduling app: a dosing visit of the plan's current phase was completed.
+
+    Advances the plan's step (the next visit number) by one and records a ``PlanEvent``. Runs
+    inside the caller's transaction and writes no audit event of its own: the caller's event
+    (the appointment marked completed) carries the returned ``{"plan", "from", "to"}`` detail.
+    Returns None when nothing advances (plan not active or paused, a visit of another phase).
+    """
+    require_permission(actor, "schedule.book", plan.clinic)
+    plan = _locked(plan)
+    if plan.status not in (Status.ACTIVE, Status.PAUSED):
+        return None
+    if appointment.phase and appointment.phase != plan.phase:
+        return None
+    previous = plan.step
+    plan.step = previous + 1
+    plan.save(update_fields=["step", "updated_at"])
+    PlanEvent.objects.create(
+        clinic=plan.clinic,
+        plan=plan,
+        kind=PlanEvent.Kind.STEP,
+        from_value=str(previous),
+        to_value=str(plan.step),
+        reason=f"Dosing visit completed (appointment {appointment.pk}).",
+        actor=actor,
+    )
+    return {"plan": plan.pk, "from": previous, "to": plan.step}
 
 
 @transaction.atomic

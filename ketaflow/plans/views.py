@@ -26,10 +26,22 @@ def _apply_errors(form, exc: ValidationError):
 
 
 def _require_chart(request, patient):
+    """None when the user may open the patient's chart (normal scope or an emergency grant);
+    else the emergency-access page (as on the chart) for members who may ask for it."""
     access, grant = patient_selectors.chart_access(request.user, request.clinic, patient)
-    if access is None:
-        raise PermissionDenied("This chart is outside your normal scope (use emergency access).")
     request.emergency_grant = grant
+    if access is not None:
+        return None
+    if can(request.user, "chart.emergency_access", request.clinic):
+        from ketaflow.patients.chart import TAB_BY_SLUG
+
+        return render(
+            request,
+            "patients/emergency.html",
+            {"patient": patient, "tab": TAB_BY_SLUG["plan"]},
+            status=403,
+        )
+    raise PermissionDenied("This chart is outside your normal scope (use emergency access).")
 
 
 # ---------------------------------------------------------------------------
@@ -120,7 +132,8 @@ def _preview(request, form):
 @require_http_methods(["GET", "POST"])
 def plan_create(request, pk):
     patient = patient_selectors.get_patient(request.clinic, pk)
-    _require_chart(request, patient)
+    if (denied := _require_chart(request, patient)) is not None:
+        return denied
     entries = selectors.library(request.clinic)
     initial = {
         "prescriber": request.user.pk,
@@ -154,7 +167,8 @@ def plan_create(request, pk):
 @require_http_methods(["GET", "POST"])
 def plan_revise(request, pk):
     plan = selectors.get_plan(request.clinic, pk)
-    _require_chart(request, plan.patient)
+    if (denied := _require_chart(request, plan.patient)) is not None:
+        return denied
     v = plan.current
     initial = {
         "protocol": v.protocol_code,
@@ -192,7 +206,8 @@ def plan_revise(request, pk):
 @clinic_required("chart.view")
 def plan_detail(request, pk):
     plan = selectors.get_plan(request.clinic, pk)
-    _require_chart(request, plan.patient)
+    if (denied := _require_chart(request, plan.patient)) is not None:
+        return denied
     audit.record_read(request, patient=plan.patient, obj=plan)
     context = plan_context(plan, age=plan.patient.age_on(plan.current.start_date))
     context.update(
@@ -210,6 +225,9 @@ def plan_detail(request, pk):
             if plan.status in ("draft", "paused")
             else None,
             "visits": _visits(request, plan),
+            "next_dose": selectors.next_dose(plan)
+            if plan.status not in ("completed", "discontinued")
+            else None,
         }
     )
     return render(request, "plans/detail.html", context)
@@ -230,7 +248,8 @@ def _visits(request, plan):
 @require_POST
 def plan_status(request, pk):
     plan = selectors.get_plan(request.clinic, pk)
-    _require_chart(request, plan.patient)
+    if (denied := _require_chart(request, plan.patient)) is not None:
+        return denied
     try:
         services.change_status(
             plan=plan,
@@ -251,7 +270,8 @@ def plan_status(request, pk):
 @require_POST
 def plan_transition(request, pk):
     plan = selectors.get_plan(request.clinic, pk)
-    _require_chart(request, plan.patient)
+    if (denied := _require_chart(request, plan.patient)) is not None:
+        return denied
     try:
         services.transition_phase(
             plan=plan,

@@ -3,6 +3,7 @@ import datetime
 from ninja import Router, Schema, Status
 
 from ketaflow.api import ERRORS, WRITE_ERRORS, ErrorOut, api_require
+from ketaflow.audit import services as audit
 from ketaflow.patients import selectors as patient_selectors
 from ketaflow.scheduling import selectors, services
 from ketaflow.scheduling.planner import Planner, min_interval_hours
@@ -134,7 +135,9 @@ def list_appointments(
 )
 def get_appointment(request, appointment_id: int):
     clinic = api_require(request, "schedule.view")
-    return selectors.get_appointment(clinic, appointment_id)
+    a = selectors.get_appointment(clinic, appointment_id)
+    audit.record_read(request, patient=a.patient, obj=a)
+    return a
 
 
 def _body_refs(clinic, body) -> dict:

@@ -83,11 +83,36 @@ TYPES = [
         "",
         "Clinic setting, default 60 min.",
     ),
+    (
+        "kap-preparation",
+        "KAP preparation session",
+        60,
+        15,
+        "room",
+        "",
+        "",
+        "Clinic setting, default 60 min (KAP practice, section 2; the reference gives no "
+        "duration).",
+    ),
     ("follow-up", "Follow-up", 30, 10, "room", "", "", "Clinic setting, default 30 min."),
     ("telehealth", "Telehealth", 30, 10, "none", "", "", "Clinic setting, default 30 min."),
 ]
 
 ROUTE_TYPE = {row[5]: row[0] for row in TYPES if row[5]}
+
+# Default minutes and the floor of each type, by code: the floor is never lowered by a clinic
+# (esketamine: 120 min monitoring + up to 10 min dosing; see the type's source).
+DEFAULT_MINUTES = {row[0]: row[2] for row in TYPES}
+FLOOR_MINUTES = {row[0]: row[3] for row in TYPES}
+MAX_MINUTES = 600
+
+# Companion-visit kinds of ``ketaflow.clinical.protocols`` -> appointment type code.
+COMPANION_TYPE = {
+    "consultation": "consultation",
+    "kap_preparation": "kap-preparation",
+    "integration": "integration",
+    "follow_up": "follow-up",
+}
 
 
 def ensure_types(clinic):

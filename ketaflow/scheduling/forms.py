@@ -6,7 +6,14 @@ from ketaflow.scheduling.models import ScheduleSettings
 class ScheduleSettingsForm(forms.ModelForm):
     class Meta:
         model = ScheduleSettings
-        fields = ["open_time", "close_time", "open_days", "slot_minutes", "reminder_lead_hours"]
+        fields = [
+            "open_time",
+            "close_time",
+            "open_days",
+            "slot_minutes",
+            "reminder_lead_hours",
+            "companion_window_days",
+        ]
         widgets = {
             "open_time": forms.TimeInput(attrs={"type": "time"}),
             "close_time": forms.TimeInput(attrs={"type": "time"}),
@@ -25,4 +32,7 @@ class ScheduleSettingsForm(forms.ModelForm):
             self.add_error("open_days", "Weekday numbers 0 (Monday) to 6, separated by commas.")
         if data.get("slot_minutes") is not None and not 5 <= data["slot_minutes"] <= 120:
             self.add_error("slot_minutes", "Between 5 and 120 minutes.")
+        window = data.get("companion_window_days")
+        if window is not None and not 1 <= window <= 28:
+            self.add_error("companion_window_days", "Between 1 and 28 days.")
         return data

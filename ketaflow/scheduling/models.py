@@ -22,6 +22,11 @@ class ScheduleSettings(models.Model):
     )
     slot_minutes = models.PositiveIntegerField(default=15)
     reminder_lead_hours = models.PositiveIntegerField(default=24)
+    companion_window_days = models.PositiveIntegerField(
+        default=3,
+        help_text="Days after a dosing session (or before the first one) in which a companion "
+        "visit is proposed when the protocol gives no window.",
+    )
 
     SOURCES = {
         "open_time": "Clinic setting, default 08:00 (no clinical source: the clinic's hours).",
@@ -29,6 +34,9 @@ class ScheduleSettings(models.Model):
         "open_days": "Clinic setting, default Monday to Friday.",
         "slot_minutes": "Clinic setting, default 15 min: the grid free slots are searched on.",
         "reminder_lead_hours": "Clinic setting, default 24 h before the visit.",
+        "companion_window_days": "Clinic setting, default 3 days: KAP practice follows each "
+        "dosing session 'within days' by an integration session (clinical-reference.md section "
+        "2) and gives no number; a protocol's own window (within_days) wins.",
     }
 
     def __str__(self) -> str:

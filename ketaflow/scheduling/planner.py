@@ -174,6 +174,18 @@ class Planner:
         hours = self.staff_hours.get(ls.weekday(), [])
         return not any(wh.start <= ls.time() and le.time() <= wh.end for wh in hours)
 
+    def _staff_hours_message(self, local_start, local_end) -> str:
+        from ketaflow.scheduling.models import WEEKDAYS
+
+        who = str(self.staff)
+        day = WEEKDAYS[local_start.weekday()]
+        hours = self.staff_hours.get(local_start.weekday(), [])
+        when = f"{local_start:%a %Y-%m-%d %H:%M}-{local_end:%H:%M}"
+        if not hours:
+            return f"{when} is outside {who}'s working hours: {who} does not work on {day}s."
+        spans = ", ".join(f"{wh.start:%H:%M}-{wh.end:%H:%M}" for wh in hours)
+        return f"{when} is outside {who}'s working hours ({day}: {spans})."
+
     # --------------------------------------------------------------- checks
     def check(self, *, start, end, chair, type, patient_id, staff_id=None, label="") -> list:
         """Every conflict of a candidate booking, in words."""
@@ -198,7 +210,7 @@ class Planner:
                 )
             )
         if self._outside_staff_hours(start, end, staff_id):
-            out.append(Conflict("staff_hours", "Outside the staff member's working hours."))
+            out.append(Conflict("staff_hours", self._staff_hours_message(local_start, local_end)))
         if type.resource != "none" and chair is None:
             out.append(Conflict(type.resource, f"Choose a {type.resource} for this visit."))
         if chair is not None and type.resource != "none" and chair.kind != type.resource:

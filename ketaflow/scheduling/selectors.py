@@ -131,8 +131,12 @@ def plan_visits(clinic, plan) -> dict:
         appointments(clinic).filter(plan=plan).exclude(status=Appointment.Status.RESCHEDULED)
     )
     count = {s: 0 for s in Appointment.Status.values}
+    doses = {"completed": 0, "booked": 0}
+    companions = {"completed": 0, "booked": 0}
     for a in rows:
         count[a.status] += 1
+        if a.status in doses:
+            (doses if a.type.route else companions)[a.status] += 1
     phase_visits = None
     try:
         from ketaflow.plans.selectors import protocol_of
@@ -149,4 +153,8 @@ def plan_visits(clinic, plan) -> dict:
         "cancelled": count["cancelled"],
         "no_show": count["no_show"],
         "phase_visits": phase_visits,
+        "doses_completed": doses["completed"],
+        "doses_planned": doses["completed"] + doses["booked"],
+        "companions_completed": companions["completed"],
+        "companions_planned": companions["completed"] + companions["booked"],
     }

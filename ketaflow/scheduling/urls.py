@@ -15,6 +15,9 @@ urlpatterns = [
         "appointments/<int:pk>/<slug:action>/", views.appointment_action, name="appointment_action"
     ),
     path("settings/", views.settings_view, name="settings"),
+    path("settings/staff/<int:pk>/", views.staff_hours, name="staff_hours"),
+    path("settings/types/<int:pk>/", views.type_minutes, name="type_minutes"),
+    path("settings/closures/<int:pk>/delete/", views.closure_delete, name="closure_delete"),
     path("feed/", views.feed_token, name="feed_token"),
     path("feed/<str:token>.ics", views.feed, name="feed"),
 ]

@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from ketaflow.accounts.models import User
+from ketaflow.audit import services as audit
 from ketaflow.patients import selectors as patient_selectors
 from ketaflow.scheduling import ics, selectors, services
 from ketaflow.scheduling.forms import ScheduleSettingsForm
@@ -74,6 +75,23 @@ def _calendar(request, days: int):
     day = _date(request.GET.get("date"), _today(clinic))
     first = day - datetime.timedelta(days=day.weekday()) if days == 7 else day
     data = selectors.grid(clinic, first, days, location=location, staff=staff)
+    if data["count"]:
+        # Patient names are on the page: one read event without a patient for the view.
+        audit.record(
+            action="read",
+            clinic=clinic,
+            actor=request.user,
+            object_type="scheduling.calendar",
+            object_id=f"{first}+{days}",
+            detail={
+                "view": request.resolver_match.view_name if request.resolver_match else "",
+                "first": str(first),
+                "days": days,
+                "location": location.pk if location else None,
+                "staff": staff.pk if staff else None,
+                "appointments": data["count"],
+            },
+        )
     return render(
         request,
         "scheduling/calendar.html",
@@ -105,6 +123,7 @@ def day(request):
 @clinic_required("schedule.view")
 def appointment_detail(request, pk):
     a = selectors.get_appointment(request.clinic, pk)
+    audit.record_read(request, patient=a.patient, obj=a)
     a.local_start = a.start.astimezone(request.clinic.tz)
     a.local_end = a.end.astimezone(request.clinic.tz)
     chairs = list(request.clinic.chairs.filter(location=a.location))
@@ -295,11 +314,15 @@ def book_course(request, pk):
             for i in range(count):
                 if request.POST.get(f"skip_{i}"):
                     continue
+                visit = request.POST.get(f"visit_{i}", "")
                 visits.append(
                     {
                         "start": _local(clinic, request.POST.get(f"start_{i}", "")),
                         "chair": selectors.get_chair(clinic, request.POST.get(f"chair_{i}")),
-                        "visit": int(request.POST.get(f"visit_{i}") or i + 1),
+                        "visit": int(visit) if visit.isdigit() else None,
+                        "type": selectors.get_type(clinic, request.POST[f"type_{i}"])
+                        if request.POST.get(f"type_{i}")
+                        else None,
                     }
                 )
             booked = services.book_course(
@@ -311,7 +334,7 @@ def book_course(request, pk):
                 staff=staff,
             )
         except services.ConflictError as exc:
-            conflicts = [f"Visit {(exc.index or 0) + 1}: {m}" for m in _conflict_messages(exc)]
+            conflicts = [f"Row {(exc.index or 0) + 1}: {m}" for m in _conflict_messages(exc)]
         except ValidationError as exc:
             errors = exc.message_dict
         else:
@@ -352,6 +375,7 @@ def book_course(request, pk):
             "errors": errors,
             "conflicts": conflicts,
             "chairs": list(clinic.chairs.filter(location=location)) if location else [],
+            "companion_window": selectors.schedule_settings(clinic).companion_window_days,
         },
         status=409 if conflicts else 200,
     )
@@ -360,6 +384,27 @@ def book_course(request, pk):
 # ---------------------------------------------------------------------------
 # Settings, feeds, Today panel
 # ---------------------------------------------------------------------------
+
+
+def _types_with_defaults(clinic):
+    from ketaflow.scheduling.defaults import DEFAULT_MINUTES, FLOOR_MINUTES
+
+    rows = selectors.types(clinic)
+    for t in rows:
+        t.default_minutes = DEFAULT_MINUTES.get(t.code)
+        t.floor = max(t.minimum_minutes, FLOOR_MINUTES.get(t.code, 0))
+    return rows
+
+
+def _staff_hours_rows(clinic):
+    from ketaflow.scheduling.models import WEEKDAYS, WorkingHours
+
+    hours = {}
+    for wh in WorkingHours.objects.filter(clinic=clinic).order_by("weekday", "start"):
+        hours.setdefault(wh.user_id, []).append(
+            f"{WEEKDAYS[wh.weekday][:3]} {wh.start:%H:%M}-{wh.end:%H:%M}"
+        )
+    return [{"user": u, "hours": hours.get(u.pk, [])} for u in _staff_list(clinic)]
 
 
 @clinic_required("clinic.settings")
@@ -397,11 +442,118 @@ def settings_view(request):
         {
             "form": form,
             "sources": row.SOURCES,
-            "types": selectors.types(clinic),
-            "closures": Closure.objects.filter(clinic=clinic, date__gte=_today(clinic)),
+            "types": _types_with_defaults(clinic),
+            "closures": Closure.objects.filter(
+                clinic=clinic, date__gte=_today(clinic)
+            ).select_related("location"),
             "locations": list(clinic.locations.all()),
+            "staff_rows": _staff_hours_rows(clinic),
         },
     )
+
+
+def _parse_time(value):
+    try:
+        return datetime.time.fromisoformat(value) if value else None
+    except ValueError:
+        return "invalid"
+
+
+@clinic_required("clinic.settings")
+@require_http_methods(["GET", "POST"])
+def staff_hours(request, pk):
+    """A staff member's weekly working hours (one span a day; both times empty: not working).
+    With no hours recorded at all the member is bookable at any time in clinic hours."""
+    from ketaflow.scheduling.models import WEEKDAYS, WorkingHours
+
+    clinic = request.clinic
+    member = _staff(clinic, pk)
+    errors = {}
+    if request.method == "POST":
+        hours = []
+        for d in range(7):
+            start = _parse_time(request.POST.get(f"start_{d}", ""))
+            end = _parse_time(request.POST.get(f"end_{d}", ""))
+            if start is None and end is None:
+                continue
+            if "invalid" in (start, end) or None in (start, end):
+                errors.setdefault(f"end_{d}", []).append(
+                    f"{WEEKDAYS[d]}: give both a start and an end time (HH:MM), or neither."
+                )
+                continue
+            hours.append((d, start, end))
+        if not errors:
+            try:
+                services.set_working_hours(
+                    clinic=clinic, actor=request.user, user=member, hours=hours
+                )
+            except ValidationError as exc:
+                errors = exc.message_dict
+            else:
+                messages.success(request, f"Working hours of {member} saved.")
+                return redirect("scheduling:settings")
+    current = {}
+    for wh in WorkingHours.objects.filter(clinic=clinic, user=member):
+        current.setdefault(wh.weekday, wh)
+    rows = []
+    for d, name in enumerate(WEEKDAYS):
+        wh = current.get(d)
+        rows.append(
+            {
+                "day": d,
+                "name": name,
+                "start": request.POST.get(f"start_{d}", "")
+                if request.method == "POST"
+                else (f"{wh.start:%H:%M}" if wh else ""),
+                "end": request.POST.get(f"end_{d}", "")
+                if request.method == "POST"
+                else (f"{wh.end:%H:%M}" if wh else ""),
+                "errors": errors.get(f"end_{d}", []),
+            }
+        )
+    return render(
+        request,
+        "scheduling/staff_hours.html",
+        {
+            "member": member,
+            "rows": rows,
+            "errors": errors,
+            "settings": selectors.schedule_settings(clinic),
+        },
+        status=422 if errors else 200,
+    )
+
+
+@clinic_required("clinic.settings")
+@require_POST
+def type_minutes(request, pk):
+    type = selectors.get_type(request.clinic, pk)
+    try:
+        services.set_type_minutes(
+            clinic=request.clinic,
+            actor=request.user,
+            type=type,
+            minutes=request.POST.get("minutes"),
+        )
+    except ValidationError as exc:
+        for errors in exc.message_dict.values():
+            for error in errors:
+                messages.error(request, error)
+    else:
+        messages.success(request, f"{type.name}: {type.minutes} min.")
+    return redirect("scheduling:settings")
+
+
+@clinic_required("clinic.settings")
+@require_POST
+def closure_delete(request, pk):
+    try:
+        closure = Closure.objects.get(clinic=request.clinic, pk=pk)
+    except Closure.DoesNotExist:
+        raise Http404("No such closure in this clinic.") from None
+    services.remove_closure(clinic=request.clinic, actor=request.user, closure=closure)
+    messages.success(request, f"Closure on {closure.date} removed.")
+    return redirect("scheduling:settings")
 
 
 @clinic_required("schedule.view")

@@ -217,16 +217,24 @@ def _seed_domains(clinic: Clinic, staff: dict, spec: DemoClinic) -> None:
     """Let each installed domain app add its part of the demo (``ketaflow.<app>.demo.seed``).
 
     Each receives the clinic, ``staff`` (role -> user) and a Random seeded per clinic and app,
-    and must be idempotent (create only what is missing).
+    and must be idempotent (create only what is missing). ``post_seed`` runs after every app's
+    ``seed``.
     """
     from django.conf import settings
 
-    for name in settings.DOMAIN_APPS:
-        module = f"ketaflow.{name}.demo"
-        if f"ketaflow.{name}" in settings.INSTALLED_APPS and find_spec(module):
-            import_module(module).seed(
-                clinic=clinic, staff=staff, rng=random.Random(f"{spec.seed}:{name}")
-            )
+    modules = [
+        (name, import_module(f"ketaflow.{name}.demo"))
+        for name in settings.DOMAIN_APPS
+        if f"ketaflow.{name}" in settings.INSTALLED_APPS and find_spec(f"ketaflow.{name}.demo")
+    ]
+    # Two phases: every app's seed, then the optional post_seed of apps whose part of the demo
+    # builds on later apps' data (e.g. questionnaire histories on plans and appointments).
+    for phase in ("seed", "post_seed"):
+        for name, module in modules:
+            if hasattr(module, phase):
+                getattr(module, phase)(
+                    clinic=clinic, staff=staff, rng=random.Random(f"{spec.seed}:{name}:{phase}")
+                )
 
 
 @transaction.atomic

@@ -1,6 +1,7 @@
 """The safety path in the browser: a patient answers PHQ-9 on a phone with item 9 = 1, sees
 crisis resources; the prescriber sees the alert, acknowledges it and clears the risk flag."""
 
+import datetime
 import re
 
 import pytest
@@ -121,3 +122,94 @@ def test_phone_self_report_item9_alert_acknowledge_and_clear(
         object_type__in=["measures.safetyalert", "measures.riskflag"], actor=prescriber
     )
     assert audited.count() == 2
+
+
+def test_measures_tab_shows_one_block_per_course_with_markers_and_record_form_course(
+    page, live_server, auth, shoot, console_log, clinic, staff, patient
+):
+    """Two courses (treatment plans) with completed dosing visits: each has its own baseline,
+    badges with their rules and ▲ markers; the record form offers the patient's plans."""
+    from decimal import Decimal
+
+    from ketaflow.clinical import instruments, protocols
+    from ketaflow.plans.models import PlanVersion, TreatmentPlan
+    from ketaflow.scheduling.defaults import ROUTE_TYPE, ensure_types
+    from ketaflow.scheduling.models import Appointment
+
+    t0 = datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=60)
+    plans = []
+    for n, code in enumerate(("iv-ketamine-clinic-6", "esketamine-trd")):
+        protocol = protocols.get(code)
+        plan = TreatmentPlan.objects.create(
+            clinic=clinic, patient=patient, phase="induction", status="active"
+        )
+        plan.current = PlanVersion.objects.create(
+            clinic=clinic,
+            plan=plan,
+            number=1,
+            protocol_code=code,
+            protocol_name=protocol.name,
+            protocol_source=protocol.source,
+            protocol_data=protocols.to_dict(protocol),
+            route=protocol.route,
+            prescriber=staff["prescriber"],
+            phase="induction",
+            dose_value=Decimal("0.5"),
+            dose_unit="mg/kg",
+            dose_mg=Decimal(40),
+            weight_kg=Decimal(80),
+            calculation={},
+            start_date=(t0 + datetime.timedelta(days=30 * n)).date(),
+            goals="Response (synthetic)",
+            signed_by=staff["prescriber"],
+            signed_at=t0,
+        )
+        plan.save()
+        plans.append(plan)
+        start = t0 + datetime.timedelta(days=30 * n)
+        kind = ensure_types(clinic)[ROUTE_TYPE[protocol.route]]
+        for d in (0, 3, 7):
+            Appointment.objects.create(
+                clinic=clinic,
+                patient=patient,
+                type=kind,
+                location=clinic.locations.first(),
+                start=start + datetime.timedelta(days=d),
+                end=start + datetime.timedelta(days=d, hours=2),
+                status="completed",
+                plan=plan,
+                booked_by=staff["front_desk"],
+            )
+        for hours, level in ((-2, 3), (20, 1), (24 * 8, 1 if n == 0 else 2)):
+            answers = {str(k): level for k in range(1, 9)} | {"9": 0}
+            result = instruments.score("phq9", answers)
+            Administration.objects.create(
+                clinic=clinic,
+                patient=patient,
+                plan=plan,
+                instrument="phq9",
+                instrument_version="1",
+                answers=result.items,
+                total=result.total,
+                severity=result.severity,
+                source="self_report",
+                taken_at=start + datetime.timedelta(hours=hours),
+            )
+    auth.sign_in(page, staff["nurse"])
+    page.goto(f"{live_server.url}/patients/{patient.pk}/measures/")
+    courses = page.locator("section.course")
+    expect(courses).to_have_count(2)
+    expect(courses.nth(0).get_by_role("heading", level=2)).to_contain_text("Course: Plan")
+    expect(courses.nth(0)).to_contain_text("3 completed treatments")
+    first_labels = courses.nth(0).locator(".ob-yes .ob-label")
+    expect(first_labels.filter(has_text=re.compile(r"^Response: yes$"))).to_have_count(1)
+    expect(first_labels.filter(has_text=re.compile(r"^Baseline 24")).first).to_be_visible()
+    second_labels = courses.nth(1).locator(".ob-no .ob-label")
+    expect(second_labels.filter(has_text=re.compile(r"^Response: no$"))).to_have_count(1)
+    expect(courses.nth(0).locator(".treatment")).to_have_count(3)
+    shoot(page, "m10-measures-per-course")
+    page.goto(f"{live_server.url}/measures/patients/{patient.pk}/record/?instrument=phq9")
+    course = page.get_by_label("Treatment course")
+    expect(course.locator("option")).to_have_count(3)  # no course + both plans
+    shoot(page, "m11-record-with-course")
+    assert _errors(console_log) == [], console_log

@@ -93,3 +93,31 @@ def test_plan_course_calendar_and_refused_reschedule(
     expect(page.get_by_text(re.compile("Chair 1 is booked"))).to_be_visible()
     shoot(page, "plans-05-reschedule-refused")
     assert _errors(console_log) == [], console_log
+
+
+def test_owner_sets_staff_hours_durations_and_removes_a_closure(
+    page, live_server, auth, shoot, console_log, clinic, make_user
+):
+    from ketaflow.accounts.roles import NURSE, OWNER
+
+    owner = make_user(clinic, OWNER)
+    nurse = make_user(clinic, NURSE)
+    schedule.add_closure(
+        clinic=clinic, actor=owner, date=datetime.date(2099, 1, 5), reason="Synthetic holiday"
+    )
+    auth.sign_in(page, owner)
+    page.goto("/scheduling/settings/")
+    esk = page.get_by_label("Esketamine session (at least 2 h monitoring) minutes")
+    esk.fill("120")
+    esk.locator("xpath=..").get_by_role("button", name="Save").click()
+    expect(page.get_by_text(re.compile("lasts at least 130 min"))).to_be_visible()
+    shoot(page, "plans-06-scheduling-settings")
+    page.get_by_role("button", name="Remove closure on 2099-01-05").click()
+    expect(page.get_by_text("Closure on 2099-01-05 removed.")).to_be_visible()
+    page.get_by_role("link", name=f"Edit hours of {nurse}").click()
+    page.get_by_label("Monday start").fill("09:00")
+    page.get_by_label("Monday end").fill("13:00")
+    page.get_by_role("button", name="Save working hours").click()
+    expect(page.get_by_text("Mon 09:00-13:00")).to_be_visible()
+    shoot(page, "plans-07-staff-hours")
+    assert _errors(console_log) == [], console_log

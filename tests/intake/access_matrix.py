@@ -14,6 +14,14 @@ def _assessment(world):
     ).pk
 
 
+def _assessed_patient(world):
+    from ketaflow.intake.models import Assessment
+
+    if not Assessment.objects.filter(patient=world["patient"]).exists():
+        _assessment(world)
+    return world["patient"].pk
+
+
 def _request(world):
     from ketaflow.intake.models import ConsultationRequest
 
@@ -69,6 +77,7 @@ WEB = {
     "intake:consent_pdf": ("get", "chart.view", {"pk": "consent_signature"}),
     "intake:consent_withdraw": ("post", "consent.collect", {"pk": "consent_signature"}),
     "intake:documents": ("get", "consent.manage", {}),
+    "intake:eligibility_settings": ("get", "clinic.settings", {}),
     "intake:document_edit": ("get", "consent.manage", {"route": "iv-ketamine"}),
 }
 API = {
@@ -86,11 +95,16 @@ API = {
     "ketaflow_intake_api_patient_eligibility": ("chart.view", {"patient_id": "patient"}),
     "ketaflow_intake_api_record_decision": ("eligibility.decide", {"patient_id": "patient"}),
     "ketaflow_intake_api_patient_consents": ("chart.view", {"patient_id": "patient"}),
+    "ketaflow_intake_api_patient_assessment": (
+        "chart.view",
+        {"patient_id": "intake_assessed_patient"},
+    ),
 }
 OBJECTS = {
     "clinic_slug": lambda world: world["clinic"].slug,
     "consultation_request": _request,
     "intake_assessment": _assessment,
+    "intake_assessed_patient": _assessed_patient,
     "consent_signature": _signature,
     "consent_token": _token,
 }

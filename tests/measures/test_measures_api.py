@@ -45,7 +45,8 @@ def test_score_names_the_refused_item(staff, client_for):
     assert not Administration.objects.exists()
 
 
-def test_create_list_and_fhir_response(staff, patient, client_for):
+def test_create_list_and_fhir_response(staff, patient, client_for, make_plan):
+    plan = make_plan(patient)
     client = client_for(staff["nurse"])
     created = client.post(
         "/api/v1/measures/administrations",
@@ -54,12 +55,13 @@ def test_create_list_and_fhir_response(staff, patient, client_for):
             "instrument": "phq9",
             "answers": PHQ9 | {"9": 2},
             "taken_at": "2026-01-05T10:00:00Z",
-            "course_label": "Course 1",
+            "plan_id": plan.pk,
         },
         content_type="application/json",
     )
     assert created.status_code == 201, created.content
     body = created.json()
+    assert body["plan_id"] == plan.pk
     assert body["total"] == 10 and body["flags"] == ["suicidality"] and len(body["alert_ids"]) == 1
     assert SafetyAlert.objects.get().pk == body["alert_ids"][0]
     listing = client.get(f"/api/v1/measures/patients/{patient.pk}/administrations").json()
@@ -116,3 +118,63 @@ def test_naive_times_are_refused(staff, patient, client_for):
         content_type="application/json",
     )
     assert response.status_code == 422 and response.json()["errors"][0]["field"] == "taken_at"
+
+
+def test_course_of_another_patient_is_a_field_error(
+    clinic, other_clinic, staff, patient, client_for, make_plan, make_patient
+):
+    client = client_for(staff["nurse"])
+    for plan in (make_plan(make_patient(clinic)), make_plan(make_patient(other_clinic))):
+        bad = client.post(
+            "/api/v1/measures/administrations",
+            {"patient_id": patient.pk, "instrument": "phq9", "answers": PHQ9, "plan_id": plan.pk},
+            content_type="application/json",
+        )
+        assert bad.status_code == 422
+        assert bad.json()["errors"][0]["field"] == "plan"
+    assert not Administration.objects.exists()
+
+
+def test_api_applies_the_chart_scope_of_the_pages(
+    clinic, staff, make_user, make_patient, client_for
+):
+    """A nurse who works only at another location gets 403 on the patient's questionnaires,
+    like on the chart pages; an emergency-access grant opens them (and is audited)."""
+    from ketaflow.accounts.models import EmergencyAccess
+    from ketaflow.measures import services
+
+    north = clinic.locations.get(name="North")
+    patient = make_patient(clinic)
+    patient.preferred_location = north
+    patient.save()
+    adm = services.record_administration(
+        patient=patient, actor=staff["nurse"], instrument="phq9", answers=PHQ9
+    )
+    outsider = make_user(clinic, "nurse", locations=["South"])
+    client = client_for(outsider)
+    urls = [
+        f"/api/v1/measures/patients/{patient.pk}/administrations",
+        f"/api/v1/measures/administrations/{adm.pk}",
+        f"/api/v1/measures/administrations/{adm.pk}/fhir",
+    ]
+    for url in urls:
+        refused = client.get(url)
+        assert refused.status_code == 403, url
+        assert "outside your scope" in refused.json()["detail"]
+    created = client.post(
+        "/api/v1/measures/administrations",
+        {"patient_id": patient.pk, "instrument": "phq9", "answers": PHQ9},
+        content_type="application/json",
+    )
+    assert created.status_code == 403 and Administration.objects.count() == 1
+    import datetime
+
+    EmergencyAccess.objects.create(
+        clinic=clinic,
+        user=outsider,
+        patient=patient,
+        reason="Synthetic emergency for the test",
+        expires_at=datetime.datetime.now(datetime.UTC) + datetime.timedelta(hours=1),
+    )
+    for url in urls:
+        assert client.get(url).status_code == 200, url

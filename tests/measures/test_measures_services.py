@@ -16,7 +16,6 @@ from ketaflow.measures.models import (
     PatientLink,
     RiskFlag,
     SafetyAlert,
-    TreatmentEvent,
 )
 
 UTC = datetime.UTC
@@ -28,24 +27,71 @@ def phq9(total_items=1, item9=0):
     return answers
 
 
-def test_record_administration_stores_score_version_who_and_one_audit_event(clinic, staff, patient):
+def test_record_administration_stores_score_version_who_and_one_audit_event(
+    clinic, staff, patient, make_plan
+):
+    plan = make_plan(patient)
     before = AuditEvent.objects.count()
     adm = services.record_administration(
         patient=patient,
         actor=staff["nurse"],
         instrument="phq9",
         answers=phq9(2),
-        course_label="Induction 1",
+        plan=plan.pk,
     )
     adm.refresh_from_db()
     assert (adm.total, adm.severity, adm.instrument_version) == (16, "moderately severe", "1")
     assert adm.answers["1"] == 2 and adm.answers["9"] == 0
     assert adm.entered_by == staff["nurse"] and adm.source == "clinician"
-    assert adm.course_label == "Induction 1" and adm.flags == []
+    assert adm.plan == plan and adm.flags == []
     events = AuditEvent.objects.order_by("id")[before:]
     assert [(e.action, e.object_type) for e in events] == [("create", "measures.administration")]
-    assert events[0].detail["total"] == 16
+    assert events[0].detail["total"] == 16 and events[0].detail["plan"] == plan.pk
     assert not SafetyAlert.objects.exists()
+
+
+def test_course_must_be_a_plan_of_this_patient(
+    clinic, other_clinic, staff, patient, make_patient, make_plan, make_user
+):
+    other_patient = make_patient(clinic)
+    foreign = make_patient(other_clinic)
+    for plan in (make_plan(other_patient).pk, make_plan(foreign).pk, 999999, "x"):
+        with pytest.raises(ValidationError) as exc:
+            services.record_administration(
+                patient=patient, actor=staff["nurse"], instrument="phq9", answers=phq9(1), plan=plan
+            )
+        assert exc.value.message_dict == {
+            "plan": ["Choose a treatment course (plan) of this patient."]
+        }
+    with pytest.raises(ValidationError) as exc:
+        services.create_link(
+            patient=patient, actor=staff["nurse"], instruments=["phq9"], plan=make_plan(foreign)
+        )
+    assert "plan" in exc.value.message_dict
+    assert not Administration.objects.exists() and not PatientLink.objects.exists()
+
+
+def test_link_answers_carry_the_course_and_pcl5_uses_the_clinic_cutoff(
+    clinic, staff, patient, make_plan
+):
+    from ketaflow.measures.models import MeasuresSettings
+
+    MeasuresSettings.objects.create(clinic=clinic, pcl5_ptsd_cutoff=31)
+    plan = make_plan(patient)
+    link, _raw = services.create_link(
+        patient=patient, actor=staff["nurse"], instruments=["phq9", "pcl5"], plan=plan
+    )
+    link.partial = {"phq9": phq9(1), "pcl5": {str(i): (2 if i <= 11 else 1) for i in range(1, 21)}}
+    link.save()
+    adms, _alerts = services.submit_link(link=link)
+    assert {a.plan_id for a in adms} == {plan.pk}
+    pcl5 = next(a for a in adms if a.instrument == "pcl5")
+    assert pcl5.total == 31 and "provisional-ptsd" in pcl5.flags
+    MeasuresSettings.objects.filter(clinic=clinic).update(pcl5_ptsd_cutoff=33)
+    again = services.record_administration(
+        patient=patient, actor=staff["nurse"], instrument="pcl5", answers=pcl5.answers
+    )
+    assert "provisional-ptsd" not in again.flags
 
 
 def test_clinician_rated_instrument_is_marked_so(staff, patient):
@@ -323,9 +369,12 @@ def test_reminders_rotate_the_token_and_keep_answers(clinic, staff, patient, mai
     assert "reminder" in mailoutbox[-1].body.lower()
 
 
-def test_weekly_and_pre_treatment_schedules(clinic, staff, patient, mailoutbox):
+def test_weekly_and_pre_treatment_schedules(
+    clinic, staff, patient, mailoutbox, make_plan, dosing_visit
+):
     patient.email = "riley@example.test"
     patient.save()
+    plan = make_plan(patient)
     weekly = services.create_schedule(
         patient=patient, actor=staff["nurse"], instruments=["phq9"], cadence="weekly"
     )
@@ -334,23 +383,60 @@ def test_weekly_and_pre_treatment_schedules(clinic, staff, patient, mailoutbox):
         actor=staff["nurse"],
         instruments=["gad7"],
         cadence="before_each_treatment",
+        plan=plan,
     )
-    assert tasks.send_due_measures.call() == 1  # weekly is due now; no treatment booked
+    now = services.now()
+    # Not treatments to send before: a completed visit, a booked consultation, a visit beyond
+    # the lead time (24 h), a booked visit of another course.
+    dosing_visit(plan, now - datetime.timedelta(hours=3))
+    dosing_visit(plan, now + datetime.timedelta(hours=5), status="booked", type_code="consultation")
+    far = dosing_visit(plan, now + datetime.timedelta(hours=30), status="booked")
+    other = make_plan(patient, code="esketamine-trd")
+    dosing_visit(other, now + datetime.timedelta(hours=2), status="booked")
+    assert tasks.send_due_measures.call() == 1  # weekly is due now; no visit of the plan soon
     weekly.refresh_from_db()
     assert weekly.next_due > services.now() + datetime.timedelta(days=6)
     assert tasks.send_due_measures.call() == 0
-    TreatmentEvent.objects.create(
-        clinic=clinic, patient=patient, at=services.now() + datetime.timedelta(hours=20)
+    soon = dosing_visit(plan, now + datetime.timedelta(hours=20), status="booked")
+    assert tasks.send_due_measures.call() == 1
+    assert tasks.send_due_measures.call() == 0  # once per visit
+    pre.refresh_from_db()
+    assert pre.last_treatment_sent_for == soon.start
+    link = PatientLink.objects.get(schedule=pre)
+    assert link.plan == plan and link.instruments == ["gad7"]
+    # The next visit comes within the lead time: one more link, for it.
+    from ketaflow.scheduling.models import Appointment
+
+    Appointment.objects.filter(pk=far.pk).update(
+        start=now + datetime.timedelta(hours=22), end=now + datetime.timedelta(hours=23)
     )
     assert tasks.send_due_measures.call() == 1
-    assert tasks.send_due_measures.call() == 0  # once per treatment
+    pre.refresh_from_db()
+    assert pre.last_treatment_sent_for == now + datetime.timedelta(hours=22)
     assert sorted(PatientLink.objects.values_list("schedule_id", flat=True)) == sorted(
-        [weekly.pk, pre.pk]
+        [weekly.pk, pre.pk, pre.pk]
     )
-    assert len(mailoutbox) == 2
+    assert len(mailoutbox) == 3
     services.stop_schedule(schedule=weekly, actor=staff["nurse"])
     MeasureSchedule.objects.filter(pk=weekly.pk).update(next_due=services.now())
     assert tasks.send_due_measures.call() == 0
+
+
+def test_pre_treatment_schedule_without_a_course_uses_every_dosing_visit(
+    clinic, staff, patient, mailoutbox, make_plan, dosing_visit
+):
+    patient.email = "riley@example.test"
+    patient.save()
+    services.create_schedule(
+        patient=patient,
+        actor=staff["nurse"],
+        instruments=["phq9"],
+        cadence="before_each_treatment",
+    )
+    assert tasks.send_due_measures.call() == 0
+    dosing_visit(make_plan(patient), services.now() + datetime.timedelta(hours=4), status="booked")
+    assert tasks.send_due_measures.call() == 1
+    assert PatientLink.objects.get().plan is None
 
 
 def test_schedule_needs_an_email_address(staff, patient):
@@ -380,6 +466,8 @@ def test_settings_and_on_call_list(clinic, staff):
             "escalation_minutes": 10,
             "reminder_hours": 12,
             "pre_treatment_hours": 24,
+            "madrs_remission_cutoff": 10,
+            "pcl5_ptsd_cutoff": 33,
         },
         on_call_user_ids=[staff["nurse"].pk],
     )
@@ -394,6 +482,8 @@ def test_settings_and_on_call_list(clinic, staff):
                 "escalation_minutes": 10,
                 "reminder_hours": 12,
                 "pre_treatment_hours": 24,
+                "madrs_remission_cutoff": 10,
+                "pcl5_ptsd_cutoff": 33,
             },
             on_call_user_ids=[],
         )

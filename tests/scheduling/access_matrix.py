@@ -61,6 +61,9 @@ WEB = {
         {"pk": "appointment", "action": "cancel"},
     ),
     "scheduling:settings": ("get", "clinic.settings", {}),
+    "scheduling:staff_hours": ("get", "clinic.settings", {"pk": "schedule_staff_member"}),
+    "scheduling:type_minutes": ("post", "clinic.settings", {"pk": "appointment_type"}),
+    "scheduling:closure_delete": ("post", "clinic.settings", {"pk": "closure"}),
     "scheduling:feed_token": ("get", "schedule.view", {}),
     "scheduling:feed": ("get", "public", {"token": "feed"}),
 }
@@ -83,9 +86,33 @@ API = {
     ),
     "ketaflow_scheduling_api_free_slots": ("schedule.view", {}),
 }
-OBJECTS = {"appointment": make_appointment, "feed": make_feed, "course_plan": make_plan}
+
+
+def make_type(world):
+    from ketaflow.scheduling.defaults import ensure_types
+
+    return ensure_types(world["clinic"])["follow-up"].pk
+
+
+def make_closure(world):
+    from ketaflow.scheduling.models import Closure
+
+    return Closure.objects.create(
+        clinic=world["clinic"], date=datetime.date(2030, 1, 1), reason="Synthetic holiday"
+    ).pk
+
+
+OBJECTS = {
+    "appointment": make_appointment,
+    "feed": make_feed,
+    "course_plan": make_plan,
+    "schedule_staff_member": lambda world: world["staff"]["nurse"].pk,
+    "appointment_type": make_type,
+    "closure": make_closure,
+}
 BODIES = {
     "scheduling:appointment_action": {"reason": ""},
+    "scheduling:type_minutes": {"minutes": "30"},
     "ketaflow_scheduling_api_create_appointment": {
         "patient_id": 0,
         "type_id": 0,

@@ -9,6 +9,7 @@ clinician can check each instrument file against the published form.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Literal
 
 Respondent = Literal["patient", "clinician"]
@@ -52,11 +53,17 @@ class Item:
     loinc: str | None = None
     asked_if: tuple[str, int | str] | None = None
 
-    @property
+    # Derived lookups are computed once per (immutable) item: scoring runs them for every
+    # answer of every stored questionnaire.
+    @cached_property
     def values(self) -> tuple[int | str, ...]:
         return tuple(o.value for o in self.options)
 
-    @property
+    @cached_property
+    def value_set(self) -> frozenset[int | str]:
+        return frozenset(self.values)
+
+    @cached_property
     def is_yes_no(self) -> bool:
         return set(self.values) == {YES, NO}
 
@@ -142,11 +149,15 @@ class Instrument:
                 return it
         raise KeyError(key)
 
-    @property
+    @cached_property
     def item_keys(self) -> tuple[str, ...]:
         return tuple(it.key for it in self.items)
 
-    @property
+    @cached_property
+    def item_key_set(self) -> frozenset[str]:
+        return frozenset(self.item_keys)
+
+    @cached_property
     def scored_items(self) -> tuple[Item, ...]:
         return tuple(it for it in self.items if it.scored)
 

@@ -79,7 +79,7 @@ def normalise_value(item: Item, raw: Answer) -> int | str:
         raise ScoringError(
             item.key, f"answer must be {_describe_values(item)} (not an integer: {raw!r})"
         )
-    if value not in item.values:
+    if value not in item.value_set:
         raise ScoringError(
             item.key, f"answer {value} is out of range; must be {_describe_values(item)}"
         )
@@ -97,7 +97,7 @@ def validate(instrument: Instrument, answers: Mapping[Any, Answer]) -> dict[str,
     if not isinstance(answers, Mapping):
         raise TypeError("answers must be a mapping of item key to answer")
     given: dict[str, Answer] = {}
-    known = set(instrument.item_keys)
+    known = instrument.item_key_set
     for key, raw in answers.items():
         skey = str(key) if isinstance(key, int) and not isinstance(key, bool) else key
         if not isinstance(skey, str) or skey not in known:
