@@ -43,6 +43,11 @@ MATRIX: dict[str, frozenset[str]] = {
     "treatment.prescriber_decision": frozenset({PRESCRIBER}),
     "notes.cosign": frozenset({PRESCRIBER}),
     "rems.sign": frozenset({PRESCRIBER, NURSE}),
+    # Psychotherapy (KAP) and integrated care. Psychotherapy process notes are further limited
+    # to their author and the clinicians the author shares them with (ketaflow/therapy).
+    "therapy.write": frozenset({PRESCRIBER, THERAPIST}),
+    "care_team.manage": frozenset({PRESCRIBER, NURSE, THERAPIST, FRONT_DESK}),
+    "letters.sign": frozenset({PRESCRIBER, THERAPIST}),
     # Administration.
     "users.manage": frozenset({OWNER}),
     "clinic.settings": frozenset({OWNER}),
@@ -77,6 +82,9 @@ ACTION_LABELS = {
     "treatment.prescriber_decision": "Proceed despite a pre-dose block, override discharge",
     "notes.cosign": "Co-sign session notes",
     "rems.sign": "Sign esketamine REMS monitoring forms",
+    "therapy.write": "Write therapy notes, goals and practices",
+    "care_team.manage": "Record the patient's other clinicians and sharing consent",
+    "letters.sign": "Write, sign and send progress letters",
     "users.manage": "Manage users and roles",
     "clinic.settings": "Change clinic settings",
     "audit.view": "View the audit report",
