@@ -1,4 +1,4 @@
-"""Run benchmarks on demand:  python -m benchmarks [patients|audit|pk|measures|intake|scheduling|all] [options]
+"""Run benchmarks on demand:  python -m benchmarks [patients|audit|pk|measures|intake|scheduling|treatment|all] [options]
 
 Each benchmark builds its own throwaway database (SQLite under a temporary directory, or the
 PostgreSQL of DATABASE_URL, e.g. through scripts/with_postgres.py) and prints figures and
@@ -17,6 +17,7 @@ MODULES = {
     "measures": "benchmarks.measures_bench",
     "intake": "benchmarks.intake_bench",
     "scheduling": "benchmarks.scheduling_bench",
+    "treatment": "benchmarks.treatment_bench",
 }
 IN_PROCESS = ("patients", "audit")
 

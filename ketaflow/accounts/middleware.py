@@ -27,6 +27,7 @@ MFA_OPEN_PREFIXES = (
     "/intake/request/",
     "/intake/consent/sign/",
     "/education/",
+    "/therapy/r/",
 )
 
 

@@ -1,0 +1,361 @@
+"""Treatment day: sessions, vitals, alerts, administration, events, notes and REMS forms.
+
+A session is opened from the day's appointment and moves through the states of
+``TreatmentSession.State`` (enforced in services). Once the session note is signed, the
+session and everything charted in it are read-only; corrections are signed addenda.
+"""
+
+from django.conf import settings
+from django.db import models
+
+from ketaflow.clinical import vitals as rules
+from ketaflow.tenancy.models import Clinic, ClinicOwned
+
+USER = settings.AUTH_USER_MODEL
+
+
+class TreatmentSettings(models.Model):
+    """A clinic's treatment-day thresholds; defaults and sources in ``clinical.vitals``."""
+
+    clinic = models.OneToOneField(Clinic, on_delete=models.CASCADE, related_name="+")
+    systolic_max = models.PositiveIntegerField(default=rules.DEFAULTS.systolic_max)
+    diastolic_max = models.PositiveIntegerField(default=rules.DEFAULTS.diastolic_max)
+    bp_confirm_minutes = models.PositiveIntegerField(default=rules.DEFAULTS.bp_confirm_minutes)
+    heart_rate_max = models.PositiveIntegerField(default=rules.DEFAULTS.heart_rate_max)
+    heart_rate_sustained_readings = models.PositiveIntegerField(
+        default=rules.DEFAULTS.heart_rate_sustained_readings
+    )
+    spo2_min = models.PositiveIntegerField(default=rules.DEFAULTS.spo2_min)
+    resp_rate_min = models.PositiveIntegerField(default=rules.DEFAULTS.resp_rate_min)
+    systolic_rise = models.PositiveIntegerField(default=rules.DEFAULTS.systolic_rise)
+    diastolic_rise = models.PositiveIntegerField(default=rules.DEFAULTS.diastolic_rise)
+    predose_systolic_max = models.PositiveIntegerField(default=rules.DEFAULTS.predose_systolic_max)
+    predose_diastolic_max = models.PositiveIntegerField(
+        default=rules.DEFAULTS.predose_diastolic_max
+    )
+    dosing_interval_minutes = models.PositiveIntegerField(
+        default=rules.DEFAULTS.dosing_interval_minutes
+    )
+    esketamine_bp_minutes = models.PositiveIntegerField(
+        default=rules.DEFAULTS.esketamine_bp_minutes
+    )
+    after_interval_minutes = models.PositiveIntegerField(
+        default=rules.DEFAULTS.after_interval_minutes
+    )
+    discharge_systolic_margin = models.PositiveIntegerField(
+        default=rules.DEFAULTS.discharge_systolic_margin
+    )
+    discharge_diastolic_margin = models.PositiveIntegerField(
+        default=rules.DEFAULTS.discharge_diastolic_margin
+    )
+    discharge_heart_rate_margin = models.PositiveIntegerField(
+        default=rules.DEFAULTS.discharge_heart_rate_margin
+    )
+    esketamine_monitoring_minutes = models.PositiveIntegerField(
+        default=rules.DEFAULTS.esketamine_monitoring_minutes
+    )
+    escalation_minutes = models.PositiveIntegerField(default=rules.DEFAULTS.escalation_minutes)
+    rems_deadline_days = models.PositiveIntegerField(default=rules.DEFAULTS.rems_deadline_days)
+    bprs_wanted = models.BooleanField(
+        default=False, help_text="Record BPRS positive items during and after dosing."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(
+        USER, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    FIELDS = [f for f in rules.SOURCES]
+
+    def __str__(self) -> str:
+        return f"Treatment settings of clinic {self.clinic_id}"
+
+    def as_rules(self) -> rules.VitalsSettings:
+        return rules.VitalsSettings(**{name: getattr(self, name) for name in self.FIELDS})
+
+
+class TreatmentSession(ClinicOwned):
+    class State(models.TextChoices):
+        CHECKED_IN = "checked_in", "Checked in"
+        PRE_ASSESSMENT = "pre_assessment", "Pre-assessment"
+        DOSING = "dosing", "Dosing"
+        MONITORING = "monitoring", "Monitoring"
+        RECOVERY = "recovery", "Recovery"
+        READY = "ready", "Ready for discharge"
+        DISCHARGED = "discharged", "Discharged"
+        SIGNED = "signed", "Signed"
+        CANCELLED = "cancelled", "Cancelled"
+        STOPPED = "stopped", "Stopped early"
+
+    ACTIVE = ("checked_in", "pre_assessment", "dosing", "monitoring", "recovery", "ready")
+    DOSED = ("monitoring", "recovery", "ready", "discharged", "signed", "stopped")
+
+    appointment = models.OneToOneField(
+        "scheduling.Appointment", on_delete=models.PROTECT, related_name="+"
+    )
+    patient = models.ForeignKey("patients.Patient", on_delete=models.PROTECT, related_name="+")
+    plan_version = models.ForeignKey(
+        "plans.PlanVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    route = models.CharField(max_length=20)
+    location = models.ForeignKey("tenancy.Location", on_delete=models.PROTECT, related_name="+")
+    chair = models.ForeignKey(
+        "tenancy.Chair", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    state = models.CharField(max_length=16, choices=State.choices, default=State.CHECKED_IN)
+    state_reason = models.TextField(blank=True)
+    opened_by = models.ForeignKey(USER, on_delete=models.PROTECT, related_name="+")
+    opened_at = models.DateTimeField()
+    state_changed_at = models.DateTimeField()
+    # Pre-assessment.
+    checklist = models.JSONField(default=dict, blank=True)
+    weight_kg = models.DecimalField(max_digits=6, decimal_places=2, null=True, blank=True)
+    calculation = models.JSONField(default=dict, blank=True)
+    proceed_reason = models.TextField(blank=True)
+    proceed_by = models.ForeignKey(
+        USER, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    proceed_at = models.DateTimeField(null=True, blank=True)
+    # Dosing.
+    dose_started_at = models.DateTimeField(null=True, blank=True)
+    dose_ended_at = models.DateTimeField(null=True, blank=True)
+    # Recovery and discharge.
+    walks_steadily = models.BooleanField(default=False)
+    responsible_adult = models.BooleanField(default=False)
+    ready_without_rule_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the patient would have been ready to leave "
+        "without the 2-hour rule (REMS form).",
+    )
+    override_reason = models.TextField(blank=True)
+    override_by = models.ForeignKey(
+        USER, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    discharged_at = models.DateTimeField(null=True, blank=True)
+    instructions_sent_at = models.DateTimeField(null=True, blank=True)
+    last_vitals_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["opened_at", "id"]
+        indexes = [
+            models.Index(fields=["clinic", "state"]),
+            models.Index(fields=["clinic", "location", "state"]),
+            models.Index(fields=["clinic", "patient", "opened_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"Session {self.pk} ({self.state})"
+
+    @property
+    def is_signed(self) -> bool:
+        return self.state == self.State.SIGNED
+
+    @property
+    def is_active(self) -> bool:
+        return self.state in self.ACTIVE
+
+
+class StateChange(ClinicOwned):
+    session = models.ForeignKey(TreatmentSession, on_delete=models.PROTECT, related_name="changes")
+    from_state = models.CharField(max_length=16, blank=True)
+    to_state = models.CharField(max_length=16)
+    reason = models.TextField(blank=True)
+    actor = models.ForeignKey(USER, on_delete=models.PROTECT, related_name="+")
+    at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["at", "id"]
+
+
+class VitalSign(ClinicOwned):
+    session = models.ForeignKey(TreatmentSession, on_delete=models.PROTECT, related_name="vitals")
+    at = models.DateTimeField()
+    systolic = models.PositiveSmallIntegerField(null=True, blank=True)
+    diastolic = models.PositiveSmallIntegerField(null=True, blank=True)
+    heart_rate = models.PositiveSmallIntegerField(null=True, blank=True)
+    resp_rate = models.PositiveSmallIntegerField(null=True, blank=True)
+    spo2 = models.PositiveSmallIntegerField(null=True, blank=True)
+    temperature = models.DecimalField(max_digits=4, decimal_places=1, null=True, blank=True)
+    is_baseline = models.BooleanField(default=False)
+    recorded_by = models.ForeignKey(USER, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+        indexes = [models.Index(fields=["session", "at"])]
+
+    def as_reading(self) -> rules.Reading:
+        return rules.Reading(
+            at=self.at,
+            systolic=self.systolic,
+            diastolic=self.diastolic,
+            heart_rate=self.heart_rate,
+            resp_rate=self.resp_rate,
+            spo2=self.spo2,
+            temperature=self.temperature,
+        )
+
+    @property
+    def bp(self) -> str:
+        return f"{self.systolic}/{self.diastolic}" if self.systolic is not None else "–"
+
+
+class SessionAlert(ClinicOwned):
+    class Action(models.TextChoices):
+        RATE_REDUCED = "rate_reduced", "Rate reduced"
+        PAUSED = "paused", "Infusion paused"
+        STOPPED = "stopped", "Infusion stopped"
+        MEDICATION = "medication", "Medication given"
+        PRESCRIBER = "prescriber", "Prescriber notified"
+        OBSERVE = "observe", "Observation continued"
+
+    session = models.ForeignKey(TreatmentSession, on_delete=models.PROTECT, related_name="alerts")
+    patient = models.ForeignKey("patients.Patient", on_delete=models.PROTECT, related_name="+")
+    reading = models.ForeignKey(VitalSign, on_delete=models.PROTECT, related_name="alerts")
+    rule = models.CharField(max_length=20)
+    message = models.TextField()
+    created_at = models.DateTimeField()
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.ForeignKey(
+        USER, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    action = models.CharField(max_length=16, choices=Action.choices, blank=True)
+    note = models.TextField(blank=True)
+    escalated_at = models.DateTimeField(null=True, blank=True)
+    escalated_to = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["clinic", "acknowledged_at"])]
+
+    @property
+    def is_open(self) -> bool:
+        return self.acknowledged_at is None
+
+
+class AdministrationRecord(ClinicOwned):
+    """What was given: one row per session (the drug as prepared)."""
+
+    session = models.OneToOneField(
+        TreatmentSession, on_delete=models.PROTECT, related_name="administration"
+    )
+    drug = models.CharField(max_length=60)
+    product = models.CharField(max_length=120)
+    concentration = models.CharField(max_length=60, help_text="e.g. 10 mg/mL, or 28 mg/device")
+    lot_number = models.CharField(max_length=40)
+    expiry = models.DateField()
+    route = models.CharField(max_length=20)
+    dose_mg = models.DecimalField(max_digits=9, decimal_places=3)
+    rate_ml_per_h = models.DecimalField(max_digits=8, decimal_places=2, null=True, blank=True)
+    administered_by = models.ForeignKey(USER, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+
+class DoseEvent(ClinicOwned):
+    class Kind(models.TextChoices):
+        START = "start", "Infusion started"
+        RATE = "rate", "Rate changed"
+        PAUSE = "pause", "Paused"
+        RESUME = "resume", "Resumed"
+        STOP = "stop", "Infusion ended"
+        DEVICE = "device", "Nasal device"
+        GIVEN = "given", "Dose given"
+
+    session = models.ForeignKey(
+        TreatmentSession, on_delete=models.PROTECT, related_name="dose_events"
+    )
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    at = models.DateTimeField()
+    rate_mg_per_min = models.DecimalField(max_digits=8, decimal_places=3, null=True, blank=True)
+    device_number = models.PositiveSmallIntegerField(null=True, blank=True)
+    reason = models.TextField(blank=True)
+    actor = models.ForeignKey(USER, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        ordering = ["at", "id"]
+
+
+class Waste(ClinicOwned):
+    session = models.ForeignKey(TreatmentSession, on_delete=models.PROTECT, related_name="waste")
+    amount_mg = models.DecimalField(max_digits=8, decimal_places=3)
+    reason = models.TextField()
+    wasted_by = models.ForeignKey(USER, on_delete=models.PROTECT, related_name="+")
+    witness = models.ForeignKey(USER, on_delete=models.PROTECT, related_name="+")
+    at = models.DateTimeField()
+
+
+class SessionEvent(ClinicOwned):
+    """A side effect (checklist, reference section 3) or an adverse event."""
+
+    class Kind(models.TextChoices):
+        SIDE_EFFECT = "side_effect", "Side effect"
+        ADVERSE = "adverse", "Adverse event"
+
+    session = models.ForeignKey(TreatmentSession, on_delete=models.PROTECT, related_name="events")
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    effect = models.CharField(max_length=60)
+    severity = models.CharField(max_length=10)
+    intervention = models.TextField(blank=True)
+    serious = models.BooleanField(default=False)
+    outcome = models.CharField(max_length=60, blank=True)
+    at = models.DateTimeField()
+    recorded_by = models.ForeignKey(USER, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        ordering = ["at", "id"]
+
+
+class SessionMeasure(ClinicOwned):
+    """A questionnaire recorded through the measures app during this session."""
+
+    session = models.ForeignKey(TreatmentSession, on_delete=models.PROTECT, related_name="measures")
+    administration = models.OneToOneField(
+        "measures.Administration", on_delete=models.PROTECT, related_name="+"
+    )
+    instrument = models.CharField(max_length=30)
+    timing = models.CharField(max_length=10)  # "pre" or "post"
+    total = models.IntegerField(null=True, blank=True)
+    at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["at", "id"]
+
+
+class SessionNote(ClinicOwned):
+    session = models.OneToOneField(TreatmentSession, on_delete=models.PROTECT, related_name="note")
+    generated = models.TextField()
+    free_text = models.TextField(blank=True)
+    signed_by = models.ForeignKey(
+        USER, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    signed_at = models.DateTimeField(null=True, blank=True)
+    cosigned_by = models.ForeignKey(
+        USER, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    cosigned_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+
+class Addendum(ClinicOwned):
+    note = models.ForeignKey(SessionNote, on_delete=models.PROTECT, related_name="addenda")
+    text = models.TextField()
+    signed_by = models.ForeignKey(USER, on_delete=models.PROTECT, related_name="+")
+    signed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["signed_at", "id"]
+
+
+class RemsForm(ClinicOwned):
+    session = models.OneToOneField(TreatmentSession, on_delete=models.PROTECT, related_name="rems")
+    form_version = models.CharField(max_length=20)
+    data = models.JSONField(default=dict)
+    due_by = models.DateField()
+    signed_by = models.ForeignKey(
+        USER, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    signed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["due_by", "id"]

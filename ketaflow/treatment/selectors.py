@@ -1,0 +1,493 @@
+"""Treatment-day reads, always scoped to the clinic. The chair board runs a constant number
+of queries whatever the number of sessions."""
+
+import datetime
+from dataclasses import dataclass, field
+
+from django.core.exceptions import ObjectDoesNotExist
+from django.shortcuts import get_object_or_404
+
+from ketaflow.clinical import dosing
+from ketaflow.clinical import vitals as rules
+from ketaflow.treatment import rems
+from ketaflow.treatment.models import (
+    RemsForm,
+    SessionAlert,
+    TreatmentSession,
+    VitalSign,
+)
+from ketaflow.treatment.services import (
+    baseline_of,
+    now,
+    settings_for,
+)
+
+S = TreatmentSession.State
+
+
+def one(obj, name):
+    """A reverse one-to-one, or None."""
+    try:
+        return getattr(obj, name)
+    except ObjectDoesNotExist:
+        return None
+
+
+def get_session(clinic, pk) -> TreatmentSession:
+    return get_object_or_404(
+        TreatmentSession.objects.for_clinic(clinic).select_related(
+            "patient", "chair", "location", "plan_version", "appointment"
+        ),
+        pk=pk,
+    )
+
+
+def get_alert(clinic, pk) -> SessionAlert:
+    return get_object_or_404(
+        SessionAlert.objects.for_clinic(clinic).select_related("session", "patient"), pk=pk
+    )
+
+
+def local_day_bounds(clinic, day=None):
+    tz = clinic.tz
+    day = day or now().astimezone(tz).date()
+    start = datetime.datetime.combine(day, datetime.time(0), tzinfo=tz)
+    return start.astimezone(datetime.UTC), (start + datetime.timedelta(days=1)).astimezone(
+        datetime.UTC
+    )
+
+
+def todays_dose_appointments(clinic, location=None):
+    from ketaflow.scheduling.models import Appointment
+
+    start, end = local_day_bounds(clinic)
+    qs = (
+        Appointment.objects.for_clinic(clinic)
+        .filter(start__gte=start, start__lt=end, status__in=["booked", "completed"])
+        .exclude(type__route="")
+        .select_related("patient", "type", "chair", "location")
+        .order_by("start")
+    )
+    if location is not None:
+        qs = qs.filter(location=location)
+    return qs
+
+
+def sessions_today(clinic):
+    start, end = local_day_bounds(clinic)
+    return (
+        TreatmentSession.objects.for_clinic(clinic)
+        .filter(opened_at__gte=start, opened_at__lt=end)
+        .select_related("patient", "chair", "location")
+    )
+
+
+def open_alerts(clinic, limit=50):
+    return (
+        SessionAlert.objects.for_clinic(clinic)
+        .filter(acknowledged_at__isnull=True)
+        .select_related("patient", "session__chair")
+        .order_by("created_at")[:limit]
+    )
+
+
+@dataclass
+class BoardRow:
+    session: TreatmentSession
+    minutes: int
+    last: VitalSign | None
+    last_age: int | None
+    due: rules.Due | None
+    due_status: str
+    alerts: list = field(default_factory=list)
+    recheck: str = ""
+    since: str = "check-in"
+    route_label: str = ""
+
+
+def board(clinic, location=None) -> list[BoardRow]:
+    """Every active session (and today's finished ones are not shown): 3 queries."""
+    qs = (
+        TreatmentSession.objects.for_clinic(clinic)
+        .filter(state__in=TreatmentSession.ACTIVE)
+        .select_related("patient", "chair", "location")
+        .order_by("chair__name", "opened_at")
+    )
+    if location is not None:
+        qs = qs.filter(location=location)
+    sessions = list(qs)
+    ids = [s.pk for s in sessions]
+    readings: dict[int, list[VitalSign]] = {i: [] for i in ids}
+    for v in VitalSign.objects.filter(session_id__in=ids).order_by("at", "id"):
+        readings[v.session_id].append(v)
+    alerts: dict[int, list[SessionAlert]] = {i: [] for i in ids}
+    for a in SessionAlert.objects.filter(session_id__in=ids, acknowledged_at__isnull=True):
+        alerts[a.session_id].append(a)
+    cfg = settings_for(clinic).as_rules() if sessions else rules.DEFAULTS
+    t = now()
+    rows = []
+    for s in sessions:
+        vit = readings[s.pk]
+        last = vit[-1] if vit else None
+        due = rules.next_due(
+            route=s.route,
+            readings=[v.at for v in vit],
+            dose_start=s.dose_started_at,
+            dose_end=s.dose_ended_at,
+            now=t,
+            settings=cfg,
+        )
+        rows.append(
+            BoardRow(
+                session=s,
+                minutes=int((t - (s.dose_started_at or s.opened_at)).total_seconds() // 60),
+                since="dose start" if s.dose_started_at else "check-in",
+                route_label=route_label(s.route),
+                last=last,
+                last_age=int((t - last.at).total_seconds() // 60) if last else None,
+                due=due,
+                due_status=due.status(t) if due else "",
+                alerts=alerts[s.pk],
+                recheck=recheck_prompt(vit, cfg, t),
+            )
+        )
+    return rows
+
+
+def recheck_prompt(vit: list[VitalSign], cfg, t) -> str:
+    """A pending 'repeat the reading' prompt from the latest reading, if any."""
+    if not vit:
+        return ""
+    last = vit[-1]
+    findings = rules.evaluate(last.as_reading(), [v.as_reading() for v in vit[:-1]], None, cfg)
+    prompts = [f.message for f in findings if f.kind == "recheck"]
+    return " ".join(prompts)
+
+
+@dataclass
+class SessionView:
+    session: TreatmentSession
+    vitals: list
+    baseline: VitalSign | None
+    alerts: list
+    measures: list
+    dose_events: list
+    events: list
+    waste: list
+    changes: list
+    administration: object
+    note: object
+    addenda: list
+    rems: object
+    due: rules.Due | None
+    due_status: str
+    recheck: str
+    predose: list
+    unmet: list
+    settings: object
+
+
+def session_view(s: TreatmentSession) -> SessionView:
+    from ketaflow.treatment import services
+
+    vit = list(s.vitals.select_related("recorded_by").order_by("at", "id"))
+    alerts = list(s.alerts.select_related("acknowledged_by").order_by("-created_at"))
+    measures = list(s.measures.all())
+    cfg_row = settings_for(s.clinic)
+    cfg = cfg_row.as_rules()
+    t = now()
+    due = None
+    if s.is_active:
+        due = rules.next_due(
+            route=s.route,
+            readings=[v.at for v in vit],
+            dose_start=s.dose_started_at,
+            dose_end=s.dose_ended_at,
+            now=t,
+            settings=cfg,
+        )
+    open_count = sum(1 for a in alerts if a.is_open)
+    note = one(s, "note")
+    administration = one(s, "administration")
+    rems_form = one(s, "rems")
+    return SessionView(
+        session=s,
+        vitals=vit,
+        baseline=baseline_of(vit),
+        alerts=alerts,
+        measures=measures,
+        dose_events=list(s.dose_events.select_related("actor")),
+        events=list(s.events.all()),
+        waste=list(s.waste.select_related("wasted_by", "witness")),
+        changes=list(s.changes.select_related("actor")),
+        administration=administration,
+        note=note,
+        addenda=list(note.addenda.select_related("signed_by")) if note and note.pk else [],
+        rems=rems_form,
+        due=due,
+        due_status=due.status(t) if due else "",
+        recheck=recheck_prompt(vit, cfg, t) if s.is_active else "",
+        predose=services.predose_problems(s, vit, measures)
+        if s.state in (S.CHECKED_IN, S.PRE_ASSESSMENT)
+        else [],
+        unmet=services.unmet_criteria(s, vitals=vit, measures=measures, open_alerts=open_count)
+        if s.state in (S.MONITORING, S.RECOVERY, S.READY)
+        else [],
+        settings=cfg_row,
+    )
+
+
+# ---------------------------------------------------------------------------- note and REMS
+
+
+def _local(dt, clinic):
+    return dt.astimezone(clinic.tz).strftime("%H:%M") if dt else "–"
+
+
+def note_text(s: TreatmentSession) -> str:
+    """The structured part of the session note, generated from the record."""
+    clinic = s.clinic
+    v = session_view(s)
+    lines = [
+        f"Treatment session {s.pk}: {s.patient.display_name} (MRN {s.patient.mrn})",
+        f"Date {s.opened_at.astimezone(clinic.tz):%Y-%m-%d}, route {s.route}, "
+        f"location {s.location.name}{', ' + s.chair.name if s.chair_id else ''}.",
+        "",
+        "Timeline: "
+        + "; ".join(f"{S(c.to_state).label} {_local(c.at, clinic)}" for c in v.changes),
+    ]
+    c = s.checklist or {}
+    if c:
+        lines.append(
+            f"Pre-assessment: food {c.get('food_hours')} h, liquids {c.get('liquid_minutes')} min "
+            f"ago; ride home {'yes' if c.get('ride_home') else 'no'}; pregnancy "
+            f"{c.get('pregnancy') or '–'}; consent valid "
+            f"{ {True: 'yes', False: 'no', None: 'not checked'}[c.get('consent_valid')] }; "
+            f"medication changes: {c.get('medication_changes') or 'none'}; new symptoms: "
+            f"{c.get('new_symptoms') or 'none'}."
+        )
+    if s.proceed_at:
+        lines.append(f"Prescriber proceeded despite the pre-dose limit: {s.proceed_reason}")
+    if s.calculation:
+        lines.append("Dose: " + "; ".join(s.calculation.get("arithmetic", [])))
+    if v.administration:
+        a = v.administration
+        lines.append(
+            f"Administered {a.drug}, {a.product} {a.concentration}, lot {a.lot_number} "
+            f"(exp {a.expiry}), {a.dose_mg} mg {a.route} by {a.administered_by.get_full_name()}."
+        )
+    for e in v.dose_events:
+        extra = f" rate {e.rate_mg_per_min} mg/min" if e.rate_mg_per_min else ""
+        dev = f" #{e.device_number}" if e.device_number else ""
+        reason = f" ({e.reason})" if e.reason else ""
+        lines.append(f"  {_local(e.at, clinic)} {e.get_kind_display()}{dev}{extra}{reason}")
+    for w in v.waste:
+        lines.append(
+            f"Waste {w.amount_mg} mg by {w.wasted_by.get_full_name()}, witnessed by "
+            f"{w.witness.get_full_name()}: {w.reason}"
+        )
+    if v.vitals:
+        lines.append("Vital signs (BP, HR, SpO2, RR):")
+        for r in v.vitals:
+            lines.append(
+                f"  {_local(r.at, clinic)} {r.bp} HR {r.heart_rate or '–'} SpO2 "
+                f"{r.spo2 or '–'} RR {r.resp_rate or '–'}{' (baseline)' if r.is_baseline else ''}"
+            )
+    for a in reversed(v.alerts):
+        ack = (
+            f"acknowledged {_local(a.acknowledged_at, clinic)} by "
+            f"{a.acknowledged_by.get_full_name()}: {a.get_action_display()}"
+            if a.acknowledged_at
+            else "NOT acknowledged"
+        )
+        lines.append(f"Alert {_local(a.created_at, clinic)}: {a.message} ({ack})")
+    for m in v.measures:
+        lines.append(f"{m.instrument.upper()} ({m.timing}-dose) {_local(m.at, clinic)}: {m.total}")
+    for e in v.events:
+        lines.append(
+            f"{e.get_kind_display()} {_local(e.at, clinic)}: {e.effect}, {e.severity}"
+            f"{', serious' if e.serious else ''}{', outcome ' + e.outcome if e.outcome else ''}"
+            f"{'; ' + e.intervention if e.intervention else ''}"
+        )
+    if s.discharged_at:
+        lines.append(
+            f"Discharged {_local(s.discharged_at, clinic)}"
+            + (f" on prescriber override: {s.override_reason}" if s.override_reason else "")
+            + "; walks steadily, responsible adult present."
+        )
+    if s.state == S.STOPPED or s.state_reason:
+        lines.append(f"Reason recorded: {s.state_reason}")
+    return "\n".join(lines)
+
+
+def rems_prefill(s: TreatmentSession) -> dict:
+    from django.apps import apps
+
+    v = session_view(s)
+    clinic = s.clinic
+    classes = set()
+    if apps.is_installed("ketaflow.intake"):
+        from ketaflow.intake import selectors as intake
+
+        classes = intake.current_medication_classes(s.patient)
+    bp = [r for r in v.vitals if r.systolic is not None]
+    base = v.baseline
+    at40 = None
+    if s.dose_started_at:
+        mark = s.dose_started_at + datetime.timedelta(minutes=40)
+        after = [r for r in bp if r.at >= s.dose_started_at]
+        if after:
+            at40 = min(after, key=lambda r: abs((r.at - mark).total_seconds()))
+    last = bp[-1] if bp else None
+    dose = str(int(v.administration.dose_mg)) if v.administration else ""
+    end = s.discharged_at or now()
+    total = int((end - s.dose_started_at).total_seconds() // 60) if s.dose_started_at else ""
+    pre = [m for m in v.measures if m.instrument == "moaas" and m.timing == "pre"]
+    post = [m for m in v.measures if m.instrument == "moaas" and m.timing == "post"]
+    from ketaflow.clinical import instruments
+
+    sedation = (
+        any(instruments.sedation(pre[-1].total, m.total) for m in post) if pre and post else None
+    )
+    cadss = [m for m in v.measures if m.instrument == "cadss" and m.timing == "post"]
+    yn = {True: "yes", False: "no", None: ""}
+    return {
+        "patient_name": s.patient.display_name,
+        "patient_dob": s.patient.date_of_birth.isoformat() if s.patient.date_of_birth else "",
+        "benzodiazepine": yn["benzodiazepine" in classes],
+        "sedative_hypnotic": yn["sedative_hypnotic" in classes],
+        "psychostimulant": yn["psychostimulant" in classes],
+        "maoi": yn["maoi" in classes],
+        "monitoring_clinician": s.opened_by.get_full_name(),
+        "setting": f"{clinic.name}, {s.location.name}",
+        "date": s.opened_at.astimezone(clinic.tz).date().isoformat(),
+        "dose": dose if dose in ("56", "84") else ("other" if dose else ""),
+        "dose_other_mg": dose if dose and dose not in ("56", "84") else "",
+        "lot_number": v.administration.lot_number if v.administration else "",
+        "total_minutes": total,
+        "ready_without_rule": _local(s.ready_without_rule_at, clinic)
+        if s.ready_without_rule_at
+        else "",
+        "vitals_ok_before": yn[bool(base) and not v.session.proceed_at] if base else "",
+        "vitals_ok_discharge": yn[bool(s.discharged_at) and not s.override_reason]
+        if s.discharged_at
+        else "",
+        "bp_before": base.bp if base else "",
+        "bp_40": at40.bp if at40 else "",
+        "bp_discharge": last.bp if last and last is not base else "",
+        "sedation": yn[sedation],
+        "dissociation": yn[any((m.total or 0) > 0 for m in cadss)] if cadss else "",
+        "adverse_events": "; ".join(e.effect for e in v.events if e.kind == "adverse") or "none",
+    }
+
+
+def rems_forms(clinic):
+    return (
+        RemsForm.objects.for_clinic(clinic)
+        .select_related("session__patient", "signed_by")
+        .order_by("signed_at", "due_by")
+    )
+
+
+def rems_status(form, today) -> str:
+    if form.signed_at:
+        return "signed"
+    return "overdue" if today > form.due_by else "due"
+
+
+def rems_rows(form):
+    return [
+        (label, form.data.get(key, ""), required)
+        for key, label, _kind, required in rems.fields(form.form_version)
+    ]
+
+
+def dosed_sessions(clinic, *, patient=None, plan=None):
+    """Treatments given, for the measures app's treatment timeline: every session in which
+    dosing started (including those stopped early), dated by its appointment so that the
+    completed visit and its session count once. One query."""
+    from ketaflow.measures.selectors import TreatmentTime
+
+    qs = (
+        TreatmentSession.objects.for_clinic(clinic)
+        .filter(dose_started_at__isnull=False, appointment__plan__isnull=False)
+        .order_by("appointment__start")
+    )
+    if patient is not None:
+        qs = qs.filter(patient=patient)
+    if plan is not None:
+        qs = qs.filter(appointment__plan=plan)
+    return [
+        TreatmentTime(pid, plan_id, at, f"{route_label(route)} session ({S(state).label.lower()})")
+        for pid, plan_id, at, route, state in qs.values_list(
+            "patient_id", "appointment__plan_id", "appointment__start", "route", "state"
+        )
+    ]
+
+
+def route_label(route: str) -> str:
+    from ketaflow.plans.models import ROUTE_LABELS
+
+    return ROUTE_LABELS.get(route, route)
+
+
+def is_esketamine(s) -> bool:
+    return s.route == dosing.ESKETAMINE
+
+
+def pk_overlay(s: TreatmentSession, v: SessionView) -> str:
+    """The predicted plasma concentration for what was actually given, including rate
+    changes and pauses (IV) or each device's time (esketamine): a population estimate."""
+    from ketaflow.clinical import pk
+    from ketaflow.plans.selectors import IV_MODEL, NASAL_MODEL
+
+    if not s.dose_started_at or not v.dose_events or not s.weight_kg:
+        return ""
+    weight = float(s.weight_kg)
+    t0 = s.dose_started_at
+
+    def m(t):
+        return (t - t0).total_seconds() / 60
+
+    markers = []
+    if s.route == dosing.ESKETAMINE:
+        reg = pk.Regimen()
+        for e in v.dose_events:
+            if e.kind == "device":
+                reg = reg.add_nasal(28, at_min=m(e.at))
+                markers.append((m(e.at), f"device {e.device_number}"))
+        model = NASAL_MODEL
+    elif s.route == dosing.IV:
+        calc = s.calculation or {}
+        rate = float(calc.get("rate_mg_per_min") or 0)
+        if rate <= 0 or not (s.dose_ended_at or calc.get("minutes")):
+            return ""
+        end = m(s.dose_ended_at) if s.dose_ended_at else float(calc["minutes"])
+        reg = pk.Regimen().add_infusion(mg_per_min=rate, minutes=max(end, 0.5))
+        for e in v.dose_events:
+            if e.kind == "rate" and e.rate_mg_per_min and m(e.at) < end:
+                reg = reg.change_rate(m(e.at), float(e.rate_mg_per_min))
+                markers.append((m(e.at), "rate"))
+            elif e.kind == "pause":
+                resume = next(
+                    (r for r in v.dose_events if r.kind == "resume" and r.at > e.at), None
+                )
+                length = (m(resume.at) if resume else end) - m(e.at)
+                if length > 0:
+                    reg = reg.pause(m(e.at), length)
+                markers.append((m(e.at), "pause"))
+            elif e.kind == "resume" and e.rate_mg_per_min:
+                reg = reg.change_rate(m(e.at), float(e.rate_mg_per_min))
+        model = IV_MODEL
+    else:
+        return ""
+    prediction = pk.simulate(model, reg, weight_kg=weight, hours=4)
+    return pk.svg_curve(
+        prediction,
+        shade_range=(100.0, 250.0),
+        markers=markers or None,
+        hours=4,
+        shade_label="100-250 ng/mL",
+        width=600,
+        height=280,
+    )

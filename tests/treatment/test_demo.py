@@ -1,0 +1,41 @@
+import random
+
+from ketaflow.treatment import demo
+from ketaflow.treatment.models import RemsForm, SessionAlert, TreatmentSession
+
+
+def test_demo_treatment_day_every_state_one_alert_one_rems_idempotent(
+    appt, staff, clinic, monkeypatch
+):
+    from ketaflow.treatment import services
+
+    monkeypatch.setattr(services, "consent_valid_for", lambda patient, route: True)
+    for _ in range(8):
+        appt("iv")
+    for _ in range(2):
+        appt("esk")
+    demo.seed(clinic=clinic, staff=staff, rng=random.Random(1))
+    states = set(TreatmentSession.objects.for_clinic(clinic).values_list("state", flat=True))
+    assert states == {
+        "checked_in",
+        "pre_assessment",
+        "dosing",
+        "monitoring",
+        "recovery",
+        "ready",
+        "discharged",
+        "signed",
+        "cancelled",
+    }
+    assert SessionAlert.objects.for_clinic(clinic).filter(acknowledged_at__isnull=True).count() == 1
+    assert RemsForm.objects.for_clinic(clinic).filter(signed_at__isnull=True).count() == 1
+    count = TreatmentSession.objects.count()
+    demo.seed(clinic=clinic, staff=staff, rng=random.Random(1))
+    assert TreatmentSession.objects.count() == count
+
+
+def test_demo_opens_no_session_without_signed_consent(appt, staff, clinic):
+    appt("iv")
+    appt("esk")
+    demo.seed(clinic=clinic, staff=staff, rng=random.Random(1))
+    assert not TreatmentSession.objects.for_clinic(clinic).exists()
