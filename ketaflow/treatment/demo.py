@@ -1,5 +1,5 @@
-"""Demo treatment day (idempotent): sessions in every state, exactly one open alert, one
-esketamine session with a REMS form due.
+"""Demo treatment day (idempotent): sessions in every state, exactly one open alert, and
+esketamine sessions with REMS forms due.
 
 Sessions are opened from the booked dosing appointments nearest to now (today's first), one
 patient each, and charted through the services with synthetic readings timed relative to now.
@@ -25,6 +25,7 @@ PLAN = [
     (dosing.IV, "signed"),
     (dosing.IV, "cancelled"),
     (dosing.ESKETAMINE, "discharged"),  # REMS form due
+    (dosing.ESKETAMINE, "stopped"),
 ]
 
 
@@ -68,6 +69,14 @@ def seed(*, clinic, staff, rng):
         if appt is None:
             continue
         used_patients.add(appt.patient_id)
+        if state == "stopped":
+            s = builder.build(appt, to="dosing", nurse=nurse, prescriber=prescriber)
+            services.stop_early(
+                session=s,
+                actor=nurse,
+                reason="Vomiting after the first device, stopped early (synthetic)",
+            )
+            continue
         s = builder.build(appt, to=state, nurse=nurse, prescriber=prescriber)
         if state == "monitoring":
             services.record_vitals(

@@ -1075,6 +1075,8 @@ def stop_early(*, session, actor, reason) -> TreatmentSession:
     if s.dose_ended_at is None:
         s.dose_ended_at = s.state_changed_at
     s.save()
+    if s.route == dosing.ESKETAMINE and s.dose_started_at is not None:
+        _ensure_rems(s)  # the REMS form is due for every session in which a device was used
     audit.record(
         action="update",
         clinic=s.clinic,

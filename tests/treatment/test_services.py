@@ -9,6 +9,7 @@ from ketaflow.audit.models import AuditEvent
 from ketaflow.scheduling.models import Appointment
 from ketaflow.treatment import selectors, services
 from ketaflow.treatment.models import (
+    RemsForm,
     SessionAlert,
     StateChange,
     TreatmentSession,
@@ -610,6 +611,15 @@ def test_rems_form_prefilled_at_discharge_and_signing_blocked_when_missing(appt,
     assert signed.signed_at
     with pytest.raises(services.SignedRecordError):
         services.save_rems(session=s, actor=staff["nurse"], data={"lot_number": "X"})
+
+
+def test_esketamine_stopped_early_after_a_device_still_needs_its_rems_form(build, staff):
+    s = build("dosing", route="esk")
+    services.stop_early(session=s, actor=staff["nurse"], reason="Vomiting (synthetic)")
+    assert RemsForm.objects.get(session=s).signed_at is None
+    before = build("pre_assessment", route="esk")
+    services.cancel_session(session=before, actor=staff["nurse"], reason="Fever (synthetic)")
+    assert not RemsForm.objects.filter(session=before).exists()
 
 
 # ---------------------------------------------------------------------------- board
