@@ -1,8 +1,11 @@
 """Server-rendered SVG of the session's vital signs, infusion period shaded, text labels."""
 
+import datetime
+
 from django.utils.html import escape
 
 W, H, L, R, T, B = 720, 260, 44, 16, 16, 34
+MIN_SPAN_SECONDS = 30 * 60
 SERIES = [
     ("systolic", "Systolic", "kf-sys", "▲"),
     ("diastolic", "Diastolic", "kf-dia", "▼"),
@@ -14,7 +17,9 @@ SERIES = [
 def vitals_svg(vitals, *, start, end, dose_start=None, dose_end=None, tz, chart_id="vitals"):
     if not vitals:
         return ""
-    span = max((end - start).total_seconds(), 60.0)
+    # At least half an hour wide, so that readings minutes apart and the time labels of a
+    # session just begun do not pile up on each other.
+    span = max((end - start).total_seconds(), MIN_SPAN_SECONDS)
     lo, hi = 40, 220
 
     def x(t):
@@ -41,7 +46,7 @@ def vitals_svg(vitals, *, start, end, dose_start=None, dose_end=None, tz, chart_
             f'<text class="kf-axis" x="{L - 4}" y="{y(v) + 4:.1f}" text-anchor="end">{v}</text>'
         )
     for i in range(5):
-        t = start + (end - start) * i / 4
+        t = start + datetime.timedelta(seconds=span * i / 4)
         parts.append(
             f'<text class="kf-axis" x="{x(t):.1f}" y="{H - 12}" text-anchor="middle">'
             f"{t.astimezone(tz):%H:%M}</text>"
