@@ -199,6 +199,18 @@ class VitalSign(ClinicOwned):
     def bp(self) -> str:
         return f"{self.systolic}/{self.diastolic}" if self.systolic is not None else "–"
 
+    @property
+    def summary(self) -> str:
+        """Only what was measured, e.g. "BP 124/78 · HR 72 · SpO2 98 %"."""
+        parts = [
+            (self.systolic is not None, f"BP {self.bp}"),
+            (self.heart_rate is not None, f"HR {self.heart_rate}"),
+            (self.spo2 is not None, f"SpO2 {self.spo2} %"),
+            (self.resp_rate is not None, f"RR {self.resp_rate}"),
+            (self.temperature is not None, f"{self.temperature} °C"),
+        ]
+        return " · ".join(text for measured, text in parts if measured)
+
 
 class SessionAlert(ClinicOwned):
     class Action(models.TextChoices):

@@ -111,7 +111,7 @@ def board(clinic, location=None) -> list[BoardRow]:
         TreatmentSession.objects.for_clinic(clinic)
         .filter(state__in=TreatmentSession.ACTIVE)
         .select_related("patient", "chair", "location")
-        .order_by("chair__name", "opened_at")
+        .order_by("location__name", "chair__name", "opened_at")
     )
     if location is not None:
         qs = qs.filter(location=location)

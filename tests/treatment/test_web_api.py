@@ -173,6 +173,19 @@ def test_board_and_partial(build, staff, client_for, clinic, django_assert_max_n
     assert "kf-board-large" in c.get("/treatment/board/?large=1").content.decode()
 
 
+def test_board_names_the_location_and_shows_only_what_was_measured(build, staff, client_for):
+    from ketaflow.treatment import services
+
+    s = build("monitoring")
+    services.record_vitals(session=s, actor=staff["nurse"], values={"spo2": 95})
+    c = client_for(staff["nurse"])
+    partial = c.get("/treatment/board/live/").content.decode()
+    assert f"{s.location.name} · {s.chair.name}: {s.patient.display_name}" in partial
+    assert "SpO2 95 %</span>" in partial and "HR –" not in partial
+    one_place = c.get(f"/treatment/board/live/?location={s.location_id}").content.decode()
+    assert f"{s.location.name} · " not in one_place
+
+
 def test_today_panel_nav_and_chart_tabs(build, staff, client_for):
     s = build("signed")
     build("monitoring")
