@@ -10,9 +10,12 @@ Public API::
     time_below(pred, 100)              # minutes after time 0
     svg = svg_curve(pred, shade_range=(100, 250), markers=[(40, "BP")])
 
+    fast.concentrations("domino", reg, 70)   # the curve only, nothing else
+
 Times are minutes from time 0 (normally the first dose); concentrations ng/mL.
 """
 
+from . import fast
 from .cli import main
 from .models import MODELS, PKModel, build_system, get_model
 from .population import PopulationResult, population
@@ -31,6 +34,7 @@ __all__ = [
     "Prediction",
     "Regimen",
     "build_system",
+    "fast",
     "get_model",
     "main",
     "population",

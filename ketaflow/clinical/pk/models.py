@@ -481,27 +481,51 @@ def build_system(
     """
     if isinstance(model, str):
         model = get_model(model)
+    scaling = check_scaling(model, scaling)
+    w = np.asarray(weight_kg, dtype=float)
+    if np.any(~np.isfinite(w)) or np.any(w <= 0):
+        raise ValueError("weight must be a positive number of kg")
+    if model.code == "perez-ruixo-2021":
+        return _perez_ruixo(age_years, overrides)
+    p = {k: np.asarray(v.value, dtype=float) for k, v in model.parameters.items()}
+    if overrides:
+        p.update({k: np.asarray(v, dtype=float) for k, v in overrides.items()})
+    return _mammillary(*mammillary_rates(model, w, scaling, p))
+
+
+def check_scaling(model: PKModel, scaling: str | None) -> str:
+    """The weight scaling to use (the model's default if ``None``); unknown ones raise."""
     scaling = model.default_scaling if scaling is None else scaling
     if scaling not in model.scalings:
         raise ValueError(
             f"model {model.code} supports weight scaling {', '.join(model.scalings)}, "
             f"not {scaling!r}"
         )
-    w = np.asarray(weight_kg, dtype=float)
-    if np.any(~np.isfinite(w)) or np.any(w <= 0):
-        raise ValueError("weight must be a positive number of kg")
-    p = {k: np.asarray(v.value, dtype=float) for k, v in model.parameters.items()}
-    if overrides:
-        p.update({k: np.asarray(v, dtype=float) for k, v in overrides.items()})
-    if model.code == "perez-ruixo-2021":
-        return _perez_ruixo(age_years, overrides)
+    return scaling
+
+
+def is_mammillary(model: PKModel) -> bool:
+    """True for the racemic IV models (central input and output, elimination from central)."""
+    return model.code != "perez-ruixo-2021"
+
+
+def mammillary_rates(model: PKModel, w, scaling: str, p: Mapping | None = None) -> tuple:
+    """``(V1 in L, k10, k12, k21, k13, k31)`` per minute for a mammillary model
+    (``k13``/``k31`` are ``None`` for two compartments).
+
+    ``w`` and the values of ``p`` (default: the published parameters) may be floats
+    or NumPy arrays; :func:`build_system` and the single-subject fast path in
+    :mod:`.fast` share this arithmetic, so both see bit-identical constants.
+    """
+    if p is None:
+        p = {k: v.value for k, v in model.parameters.items()}
     if model.code == "kamp-2020":
         vol = w / 70.0
         clf = (w / 70.0) ** 0.75 if scaling == "allometric" else w / 70.0
         v1, v2, v3 = p["v1"] * vol, p["v2"] * vol, p["v3"] * vol
         cl, q2, q3 = (p[k] * clf / 60.0 for k in ("cl", "q2", "q3"))
-        return _mammillary(v1, cl / v1, q2 / v1, q2 / v2, q3 / v1, q3 / v3)
+        return v1, cl / v1, q2 / v1, q2 / v2, q3 / v1, q3 / v3
     v1 = p["v1_per_kg"] * w
     if "k13" in p:
-        return _mammillary(v1, p["k10"], p["k12"], p["k21"], p["k13"], p["k31"])
-    return _mammillary(v1, p["k10"], p["k12"], p["k21"])
+        return v1, p["k10"], p["k12"], p["k21"], p["k13"], p["k31"]
+    return v1, p["k10"], p["k12"], p["k21"], None, None

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import brentq
 
+from . import fast
 from .models import PKModel, build_system, get_model
 from .regimen import Regimen
 from .solver import Inputs, ModalSolution, compile_inputs, solve_expm, solve_ode
@@ -211,11 +212,14 @@ def simulate(
         raise ValueError("hours must be > 0")
     scaling = model.default_scaling if scaling is None else scaling
     weight_kg = float(weight_kg)
-    s = _Solved(model, weight_kg, age, scaling, regimen)
     times = default_times(hours) if times_min is None else np.asarray(times_min, dtype=float)
     if times.ndim != 1 or np.any(~np.isfinite(times)) or np.any(times < 0):
         raise ValueError("times must be finite minutes >= 0")
     horizon = max(hours * 60.0, float(times.max()) if times.size else 0.0)
+    curve = fast.solve(model, regimen, weight_kg, age, scaling) if solver == "exact" else None
+    if curve is not None:
+        return _fast_prediction(curve, model, regimen, weight_kg, age, scaling, times, horizon)
+    s = _Solved(model, weight_kg, age, scaling, regimen)
 
     def summary(name: str) -> tuple[np.ndarray, float, float, float]:
         conc = s.evaluate(name, times, solver=solver) if times.size else np.zeros(0)
@@ -240,6 +244,46 @@ def simulate(
         regimen=regimen,
         times_min=times,
         concentrations=conc,
+        cmax=cmax,
+        tmax_min=tmax,
+        auc_0_24h=auc,
+        horizon_min=horizon,
+        metabolite=met,
+        _evaluate=_eval,
+    )
+
+
+def _fast_prediction(
+    curve: fast.Curve, model, regimen, weight_kg, age, scaling, times, horizon
+) -> Prediction:
+    """``simulate`` on the single-pass closed form: one evaluation of every output at
+    every requested time, exact peak and analytic AUC from the same decomposition."""
+    conc = curve.concentrations(times) if times.size else np.zeros((len(curve.names), 0))
+    summaries = []
+    for o, name in enumerate(curve.names):
+        cmax, tmax = curve.peak(name, horizon)
+        summaries.append((conc[o], cmax, tmax, curve.auc(name, 24 * 60.0) / 60.0))
+    met = None
+    if model.metabolite:
+        mc, mcmax, mtmax, mauc = summaries[1]
+        met = CurveSummary(model.metabolite, times, mc, mcmax, mtmax, mauc)
+
+    def _eval(name: str, t: np.ndarray, derivative: bool = False) -> np.ndarray:
+        o = curve.index(name)
+        if derivative:
+            return curve.evaluate(t, derivative=True)[o]
+        return np.maximum(curve.evaluate(t)[o], 0.0)
+
+    conc0, cmax, tmax, auc = summaries[0]
+    return Prediction(
+        model=model,
+        analyte=model.analyte,
+        weight_kg=weight_kg,
+        age_years=None if age is None else float(age),
+        scaling=scaling,
+        regimen=regimen,
+        times_min=times,
+        concentrations=conc0,
         cmax=cmax,
         tmax_min=tmax,
         auc_0_24h=auc,

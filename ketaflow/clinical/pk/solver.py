@@ -69,6 +69,48 @@ class Inputs:
         )
 
 
+def dose_events(
+    model: PKModel, system, regimen: Regimen, weight_kg, n_subjects: int | None = None
+) -> tuple[list[tuple], list[tuple]]:
+    """The regimen as ``(boluses, rates)``: ``(compartment, time, mg)`` and
+    ``(compartment, start, end, mg/min)`` tuples, in a fixed order (IV, then nasal).
+
+    ``system`` needs only ``inputs`` (route -> compartment) and ``extra`` (dosing
+    constants).  With ``n_subjects=None`` amounts are floats for a float ``weight_kg``
+    (the single-subject fast path); otherwise arrays of shape ``(N,)`` (see
+    :func:`compile_inputs`).  Both paths do the same arithmetic.
+    """
+    if (regimen.boluses or regimen.infusions) and "iv" not in model.accepts:
+        raise ValueError(f"model {model.code} does not accept IV doses")
+    if regimen.nasal and "nasal" not in model.accepts:
+        raise ValueError(f"model {model.code} is an IV model; nasal doses need perez-ruixo-2021")
+    w = weight_kg
+    one = 1.0 if n_subjects is None else np.ones(n_subjects)
+    iv = system.inputs["iv"]
+    boluses = [(iv, b.time_min, b.amount * (w if b.per_kg else one)) for b in regimen.boluses]
+    rates = [
+        (iv, inf.start_min, inf.end_min, inf.rate * (w if inf.per_kg else one))
+        for inf in regimen.infusions
+        if not (inf.end_min <= inf.start_min or inf.rate == 0)
+    ]
+    if regimen.nasal:
+        ex = system.extra
+        if n_subjects is None:
+            frn = float(ex["frn"])
+        else:
+            frn = np.broadcast_to(np.asarray(ex["frn"], dtype=float), (n_subjects,))
+        later = float(ex["frn_later_device"])
+        fgut = float(ex["fgut"])
+        dsw = float(ex["dsw_min"])
+        nasal, gut = system.inputs["nasal"], system.inputs["gut"]
+        for session in regimen.nasal:
+            for k, t in enumerate(session.device_times):
+                f = frn * (1.0 if k == 0 else later)
+                boluses.append((nasal, t, DEVICE_MG * f))
+                rates.append((gut, t, t + dsw, DEVICE_MG * (1.0 - f) * fgut / dsw))
+    return boluses, rates
+
+
 def compile_inputs(
     model: PKModel, system: LinearSystem, regimen: Regimen, weight_kg, n_subjects: int = 1
 ) -> Inputs:
@@ -82,39 +124,9 @@ def compile_inputs(
     ``FRn_eff = FRn (1 + (N - 1) 0.62) / N``.
     """
     w = np.broadcast_to(np.asarray(weight_kg, dtype=float), (n_subjects,))
-    bc, bt, ba, rc, rs, re, rv = [], [], [], [], [], [], []
-    if (regimen.boluses or regimen.infusions) and "iv" not in model.accepts:
-        raise ValueError(f"model {model.code} does not accept IV doses")
-    if regimen.nasal and "nasal" not in model.accepts:
-        raise ValueError(f"model {model.code} is an IV model; nasal doses need perez-ruixo-2021")
-    iv = system.inputs["iv"]
-    for b in regimen.boluses:
-        bc.append(iv)
-        bt.append(b.time_min)
-        ba.append(b.amount * (w if b.per_kg else np.ones(n_subjects)))
-    for inf in regimen.infusions:
-        if inf.end_min <= inf.start_min or inf.rate == 0:
-            continue
-        rc.append(iv)
-        rs.append(inf.start_min)
-        re.append(inf.end_min)
-        rv.append(inf.rate * (w if inf.per_kg else np.ones(n_subjects)))
-    if regimen.nasal:
-        ex = system.extra
-        frn = np.broadcast_to(np.asarray(ex["frn"], dtype=float), (n_subjects,))
-        later = float(ex["frn_later_device"])
-        fgut = float(ex["fgut"])
-        dsw = float(ex["dsw_min"])
-        for session in regimen.nasal:
-            for k, t in enumerate(session.device_times):
-                f = frn * (1.0 if k == 0 else later)
-                bc.append(system.inputs["nasal"])
-                bt.append(t)
-                ba.append(DEVICE_MG * f)
-                rc.append(system.inputs["gut"])
-                rs.append(t)
-                re.append(t + dsw)
-                rv.append(DEVICE_MG * (1.0 - f) * fgut / dsw)
+    boluses, rates = dose_events(model, system, regimen, w, n_subjects)
+    bc, bt, ba = (list(x) for x in zip(*boluses, strict=True)) if boluses else ([], [], [])
+    rc, rs, re, rv = (list(x) for x in zip(*rates, strict=True)) if rates else ([], [], [], [])
 
     def arr(x, dtype=float):
         return np.asarray(x, dtype=dtype)
