@@ -40,9 +40,14 @@ def _sessions(patient):
 def sessions_tab(request, patient):
     if not _may_see(request, patient):
         return None
+    sessions = _sessions(patient)
+    if not sessions:
+        return None  # the tab's empty state says how a session starts
+    for s in sessions:
+        s.route_label = selectors.route_label(s.route)
     return render_to_string(
         "treatment/_chart_sessions.html",
-        {"sessions": _sessions(patient), "patient": patient},
+        {"sessions": sessions, "patient": patient},
         request=request,
     )
 

@@ -441,9 +441,9 @@ def pk_overlay(s: TreatmentSession, v: SessionView) -> str:
     from ketaflow.clinical import pk
     from ketaflow.plans.selectors import IV_MODEL, NASAL_MODEL
 
-    if not s.dose_started_at or not v.dose_events or not s.weight_kg:
+    if not s.dose_started_at or not v.dose_events:
         return ""
-    weight = float(s.weight_kg)
+    kwargs = {}
     t0 = s.dose_started_at
 
     def m(t):
@@ -456,7 +456,9 @@ def pk_overlay(s: TreatmentSession, v: SessionView) -> str:
             if e.kind == "device":
                 reg = reg.add_nasal(28, at_min=m(e.at))
                 markers.append((m(e.at), f"device {e.device_number}"))
+        # Body weight is not a covariate of the esketamine model; age above 60 is.
         model = NASAL_MODEL
+        kwargs["age"] = s.patient.age_on(t0.astimezone(s.clinic.tz).date())
     elif s.route == dosing.IV:
         calc = s.calculation or {}
         rate = float(calc.get("rate_mg_per_min") or 0)
@@ -479,9 +481,12 @@ def pk_overlay(s: TreatmentSession, v: SessionView) -> str:
             elif e.kind == "resume" and e.rate_mg_per_min:
                 reg = reg.change_rate(m(e.at), float(e.rate_mg_per_min))
         model = IV_MODEL
+        if not s.weight_kg:  # recorded at every IV pre-assessment; never guessed
+            return ""
+        kwargs["weight_kg"] = float(s.weight_kg)
     else:
         return ""
-    prediction = pk.simulate(model, reg, weight_kg=weight, hours=4)
+    prediction = pk.simulate(model, reg, hours=4, **kwargs)
     return pk.svg_curve(
         prediction,
         shade_range=(100.0, 250.0),

@@ -661,6 +661,17 @@ def test_pk_overlay_follows_what_was_given(appt, staff):
     assert "pause" in paused
 
 
+def test_pk_overlay_for_esketamine_needs_no_weight_and_iv_never_guesses_one(build):
+    esk = build("monitoring", route="esk")
+    assert esk.weight_kg is None  # esketamine doses are not weight-based
+    svg = selectors.pk_overlay(esk, selectors.session_view(esk))
+    assert svg.startswith("<svg") and "device 1" in svg and "device 2" in svg
+    iv = build("monitoring")
+    assert selectors.pk_overlay(iv, selectors.session_view(iv)).startswith("<svg")
+    iv.weight_kg = None
+    assert selectors.pk_overlay(iv, selectors.session_view(iv)) == ""
+
+
 def test_measures_treatment_timeline_counts_each_dosed_session_once(build, clinic, staff):
     from ketaflow.measures import selectors as measures
 

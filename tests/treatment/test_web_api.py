@@ -186,7 +186,7 @@ def test_board_names_the_location_and_shows_only_what_was_measured(build, staff,
     assert f"{s.location.name} · " not in one_place
 
 
-def test_today_panel_nav_and_chart_tabs(build, staff, client_for):
+def test_today_panel_nav_and_chart_tabs(build, staff, client_for, make_patient):
     s = build("signed")
     build("monitoring")
     c = client_for(staff["nurse"])
@@ -197,7 +197,11 @@ def test_today_panel_nav_and_chart_tabs(build, staff, client_for):
     today = c.get(reverse("web:today")).content.decode()
     assert "Treatment day" in today and "Treatment alerts" in today and "SpO2 90%" in today
     sessions_tab = c.get(f"/patients/{s.patient_id}/sessions/").content.decode()
-    assert f"/treatment/sessions/{s.pk}/" in sessions_tab
+    assert f"/treatment/sessions/{s.pk}/" in sessions_tab and "IV ketamine" in sessions_tab
+    assert "No treatment sessions yet" not in sessions_tab
+    never = make_patient(s.clinic)
+    empty = c.get(f"/patients/{never.pk}/sessions/").content.decode()
+    assert "No treatment sessions yet" in empty and "Check in" in empty
     notes_tab = c.get(f"/patients/{s.patient_id}/notes/").content.decode()
     assert f"/treatment/sessions/{s.pk}/note.pdf" in notes_tab
 
