@@ -14,23 +14,22 @@ Pump semantics (stated because pumps differ):
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
-
-import numpy as np
 
 DEVICE_MG = 28.0  # one esketamine nasal device = 28 mg (2 sprays), clinical reference s.1
 
 
 def _check_time(name: str, value: float) -> float:
     value = float(value)
-    if not np.isfinite(value) or value < 0:
+    if not math.isfinite(value) or value < 0:
         raise ValueError(f"{name} must be a finite number of minutes >= 0, got {value}")
     return value
 
 
 def _check_amount(name: str, value: float) -> float:
     value = float(value)
-    if not np.isfinite(value) or value < 0:
+    if not math.isfinite(value) or value < 0:
         raise ValueError(f"{name} must be a finite amount >= 0, got {value}")
     return value
 
@@ -114,7 +113,7 @@ class Regimen:
         """Add an infusion given by total dose (``mg`` / ``mg_per_kg``) or by rate."""
         start = _check_time("start_min", start_min)
         minutes = float(minutes)
-        if not np.isfinite(minutes) or minutes <= 0:
+        if not math.isfinite(minutes) or minutes <= 0:
             raise ValueError("infusion duration must be > 0 minutes (use a bolus otherwise)")
         given = [x is not None for x in (mg, mg_per_kg, mg_per_min)]
         if sum(given) != 1:
@@ -144,7 +143,7 @@ class Regimen:
         if mg <= 0 or abs(devices * DEVICE_MG - mg) > 1e-9:
             raise ValueError(f"nasal dose must be a positive multiple of 28 mg, got {mg:g} mg")
         interval = float(interval_min)
-        if not np.isfinite(interval) or interval < 0:
+        if not math.isfinite(interval) or interval < 0:
             raise ValueError("device interval must be >= 0 minutes")
         s = NasalSession(_check_time("at_min", at_min), devices, interval)
         return replace(self, nasal=(*self.nasal, s))
@@ -173,7 +172,7 @@ class Regimen:
         """Pause the pump at ``at_min`` for ``minutes``; the rest is delivered later."""
         t = _check_time("at_min", at_min)
         d = float(minutes)
-        if not np.isfinite(d) or d <= 0:
+        if not math.isfinite(d) or d <= 0:
             raise ValueError("pause length must be > 0 minutes")
         out: list[Infusion] = []
         hit = False

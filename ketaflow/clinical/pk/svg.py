@@ -180,9 +180,11 @@ def svg_curve(
         dose_text = f"{dose.nasal_dose_mg:g} mg nasal"
     else:
         dose_text = f"{dose.iv_dose_mg(prediction.weight_kg):.4g} mg IV"
+    # Models without a weight covariate (esketamine) predict the same for every weight.
+    weight_text = "" if prediction.scaling == "none" else f", {prediction.weight_kg:g} kg"
     desc = (
         f"Predicted {prediction.analyte} plasma concentration for {dose_text} "
-        f"({prediction.model.code} model, {prediction.weight_kg:g} kg). Peak "
+        f"({prediction.model.code} model{weight_text}). Peak "
         f"{prediction.cmax:.0f} ng/mL at {prediction.tmax_min:.0f} min."
     )
     if shade_range is not None:

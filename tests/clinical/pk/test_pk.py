@@ -338,6 +338,12 @@ def test_svg_curve_accessible_and_valid():
     assert f"{p.cmax:.0f} ng/mL" in desc.text
 
 
+def test_svg_description_names_the_weight_only_where_the_model_uses_it():
+    assert "kamp-2020 model, 80 kg)" in svg_curve(simulate("kamp-2020", STD, 80, hours=2))
+    nasal = svg_curve(simulate("perez-ruixo-2021", Regimen.nasal_session(56), hours=2))
+    assert "(perez-ruixo-2021 model)" in nasal and " kg" not in nasal
+
+
 def test_svg_escapes_marker_text():
     p = simulate("domino", STD, 70, hours=2)
     svg = svg_curve(p, markers={30: "<b>&"})
