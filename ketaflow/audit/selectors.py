@@ -3,6 +3,7 @@
 import datetime
 from dataclasses import dataclass
 
+from django.db import connection
 from django.utils import timezone
 
 from ketaflow.audit.models import Action, AuditEvent
@@ -92,11 +93,11 @@ def report(clinic, flt: ReportFilter):
     if flt.emergency_only:
         qs = qs.filter(emergency=True)
     field = SORTABLE[flt.sort.lstrip("-")]
-    descending = flt.sort.startswith("-")
-    order = [f"-{field}" if descending else field]
-    if field != "at":
-        order.append("-at")
-    order.append("-id" if descending else "id")
+    # Ties are broken by time and id in the same direction as the chosen column, so that each
+    # sort reads straight from one (clinic, column, at) index, forwards or backwards, instead
+    # of sorting every event of the clinic (seconds at a million events).
+    sign = "-" if flt.sort.startswith("-") else ""
+    order = [f"{sign}{name}" for name in dict.fromkeys([field, "at", "id"])]
     return qs.select_related("patient").order_by(*order)
 
 
@@ -112,9 +113,21 @@ def patient_activity(clinic, patient):
 
 
 def object_types(clinic) -> list[str]:
-    return list(
-        AuditEvent.objects.for_clinic(clinic)
-        .order_by()
-        .values_list("object_type", flat=True)
-        .distinct()
-    )
+    """The clinic's object types, sorted: one probe of the (clinic, object_type, at) index per
+    type (a loose index scan), where SELECT DISTINCT would read every event of the clinic."""
+    if clinic is None:
+        return []
+    table = connection.ops.quote_name(AuditEvent._meta.db_table)
+    sql = f"""
+        WITH RECURSIVE types (name) AS (
+            SELECT MIN(object_type) FROM {table} WHERE clinic_id = %s
+            UNION ALL
+            SELECT (SELECT MIN(object_type) FROM {table}
+                    WHERE clinic_id = %s AND object_type > types.name)
+            FROM types WHERE types.name IS NOT NULL
+        )
+        SELECT name FROM types WHERE name IS NOT NULL ORDER BY name
+    """  # noqa: S608 (the table name comes from the model; the clinic is a parameter)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [clinic.pk, clinic.pk])
+        return [name for (name,) in cursor.fetchall()]

@@ -9,12 +9,13 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from django.db import transaction
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
 from ketaflow.audit import context
 from ketaflow.audit.models import Action, AuditChainHead, AuditEvent
 
 GENESIS = "0" * 64
+_ACTIONS = frozenset(Action.values)
 
 
 def chain_key(clinic) -> str:
@@ -57,13 +58,64 @@ def object_ref(obj) -> tuple[str, str]:
     return obj._meta.label_lower, str(obj.pk)
 
 
-def _locked_head(key: str) -> AuditChainHead:
-    """The chain's head row, locked until the transaction ends (created on a chain's first event)."""
-    head = AuditChainHead.objects.select_for_update().filter(chain=key).first()
-    if head is None:
-        AuditChainHead.objects.get_or_create(chain=key, defaults={"hash": GENESIS})
-        head = AuditChainHead.objects.select_for_update().get(chain=key)
-    return head
+class _Statements:
+    """The SQL of one append, built once per connection vendor from the models' metadata.
+
+    ``record`` runs on every write and every chart read, so it skips the ORM's query
+    compilation (most of its cost) and sends fixed, parameterised statements instead.
+    """
+
+    def __init__(self, connection):
+        qn = connection.ops.quote_name
+        head = qn(AuditChainHead._meta.db_table)
+        events = qn(AuditEvent._meta.db_table)
+        self.fields = [f for f in AuditEvent._meta.concrete_fields if not f.primary_key]
+        columns = ", ".join(qn(f.column) for f in self.fields)
+        values = ", ".join(["%s"] * len(self.fields))
+        pk = qn(AuditEvent._meta.pk.column)
+        self.returning = connection.features.can_return_columns_from_insert
+        # Identifiers come from the models' metadata; every value is a parameter.
+        insert = f"INSERT INTO {events} ({columns}) VALUES ({values})"  # noqa: S608
+        if self.returning:
+            insert += f" RETURNING {pk}"
+        # SQLite has no row locks: its transactions start with BEGIN IMMEDIATE (ketaflow.config),
+        # which takes the database's write lock, so a reader of the head is already its only writer.
+        lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+        self.read_head = f"SELECT seq, hash FROM {head} WHERE chain = %s{lock}"  # noqa: S608
+        update_head = f"UPDATE {head} SET seq = %s, hash = %s WHERE chain = %s"  # noqa: S608
+        # PostgreSQL advances the head in the same statement as the insert (one round trip).
+        self.folded = connection.vendor == "postgresql" and self.returning
+        if self.folded:
+            self.insert = f"WITH advanced AS ({update_head}) {insert}"
+            self.update_head = ""
+        else:
+            self.insert = insert
+            self.update_head = update_head
+
+
+_statements: dict[str, _Statements] = {}
+
+
+def _sql(connection) -> _Statements:
+    statements = _statements.get(connection.vendor)
+    if statements is None:
+        statements = _statements[connection.vendor] = _Statements(connection)
+    return statements
+
+
+def _locked_head(cursor, sql: _Statements, key: str) -> tuple[int, str]:
+    """(seq, hash) of the chain's head, locked until the transaction ends (made on first use)."""
+    cursor.execute(sql.read_head, [key])
+    row = cursor.fetchone()
+    if row is None:
+        # The chain's first event. ON CONFLICT DO NOTHING (no savepoint): a concurrent first
+        # writer's row wins, and the locking read below waits for it.
+        AuditChainHead.objects.bulk_create(
+            [AuditChainHead(chain=key, seq=0, hash=GENESIS)], ignore_conflicts=True
+        )
+        cursor.execute(sql.read_head, [key])
+        row = cursor.fetchone()
+    return row[0], row[1]
 
 
 @transaction.atomic(savepoint=False)
@@ -80,36 +132,51 @@ def record(
     detail: dict | None = None,
     emergency: bool = False,
 ) -> AuditEvent:
-    """Append one event. Call it inside the service's transaction."""
-    if action not in Action.values:
+    """Append one event. Call it inside the service's transaction.
+
+    Two statements on PostgreSQL (lock and read the head; insert the event and advance the
+    head), three on SQLite (where each is an in-process call).
+    """
+    if action not in _ACTIONS:
         raise ValueError(f"Unknown audit action {action!r}.")
     if obj is not None:
         object_type, object_id = object_ref(obj)
     ctx = context.current()
     key = chain_key(clinic)
-    head = _locked_head(key)
     authenticated = actor is not None and getattr(actor, "is_authenticated", False)
-    event = AuditEvent(
-        chain=key,
-        seq=head.seq + 1,
-        clinic=clinic,
-        actor=actor if authenticated else None,
-        actor_label=(actor.email if authenticated else actor_label)[:254],
-        patient=patient,
-        action=action,
-        object_type=object_type[:60],
-        object_id=str(object_id)[:64],
-        at=datetime.now(UTC),
-        client_address=ctx.client_address,
-        user_agent=ctx.user_agent,
-        request_id=ctx.request_id,
-        detail=detail or {},
-        emergency=emergency,
-        prev_hash=head.hash,
-    )
-    event.hash = compute_hash(event)
-    event.save()
-    AuditChainHead.objects.filter(pk=head.pk).update(seq=event.seq, hash=event.hash)
+    connection = connections[DEFAULT_DB_ALIAS]
+    sql = _sql(connection)
+    with connection.cursor() as cursor:
+        seq, prev_hash = _locked_head(cursor, sql, key)
+        event = AuditEvent(
+            chain=key,
+            seq=seq + 1,
+            clinic=clinic,
+            actor=actor if authenticated else None,
+            actor_label=(actor.email if authenticated else actor_label)[:254],
+            patient=patient,
+            action=action,
+            object_type=object_type[:60],
+            object_id=str(object_id)[:64],
+            at=datetime.now(UTC),
+            client_address=ctx.client_address,
+            user_agent=ctx.user_agent,
+            request_id=ctx.request_id,
+            detail=detail or {},
+            emergency=emergency,
+            prev_hash=prev_hash,
+        )
+        event.hash = compute_hash(event)
+        values = [f.get_db_prep_save(getattr(event, f.attname), connection) for f in sql.fields]
+        if sql.folded:
+            cursor.execute(sql.insert, [event.seq, event.hash, key, *values])
+        else:
+            cursor.execute(sql.insert, values)
+        event.pk = cursor.fetchone()[0] if sql.returning else cursor.lastrowid
+        if not sql.folded:
+            cursor.execute(sql.update_head, [event.seq, event.hash, key])
+    event._state.adding = False
+    event._state.db = connection.alias
     return event
 
 

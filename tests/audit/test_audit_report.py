@@ -46,3 +46,28 @@ def test_report_api_and_permissions(clinic, staff, patient, client_for):
         client = client_for(staff[role])
         assert client.get("/audit/").status_code == 403
         assert client.get("/api/v1/audit/events").status_code == 403
+
+
+def test_sort_ties_follow_the_chosen_direction(clinic, staff, patient):
+    """Within one action, ascending lists oldest first and descending newest first, so each
+    sort reads one (clinic, column, at) index in a single direction."""
+    from ketaflow.audit import selectors
+
+    first = audit.record(action="read", clinic=clinic, actor=staff["nurse"])
+    second = audit.record(action="read", clinic=clinic, actor=staff["nurse"])
+    login = audit.record(action="login", clinic=clinic, actor=staff["nurse"])
+    ascending = list(selectors.report(clinic, selectors.parse_filter({"sort": "action"})))
+    descending = list(selectors.report(clinic, selectors.parse_filter({"sort": "-action"})))
+    assert ascending == [login, first, second]
+    assert descending == [second, first, login]
+
+
+def test_object_types_lists_each_type_of_this_clinic_once(clinic, other_clinic, staff, patient):
+    from ketaflow.audit import selectors
+
+    _events(clinic, staff, patient)
+    audit.record(action="read", clinic=clinic, object_type="measures.response")
+    audit.record(action="read", clinic=other_clinic, object_type="other.secret")
+    assert selectors.object_types(clinic) == ["", "measures.response", "patients.patient"]
+    assert selectors.object_types(other_clinic) == ["other.secret"]
+    assert selectors.object_types(None) == []
