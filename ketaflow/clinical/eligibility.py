@@ -576,6 +576,13 @@ _MEDICATION_RULES: dict[str, str] = {
     "maoi": "Takes an MAO inhibitor: may raise blood pressure further.",
 }
 
+
+def medication_note(med_class: str) -> str:
+    """The reference's interaction note for a medication class ("" for classes it names
+    no interaction for), as used by the eligibility rules and shown beside medications."""
+    return _MEDICATION_RULES.get(med_class, "")
+
+
 _SEVERITY_RANK = {ABSOLUTE: 0, REVIEW: 1, INFO: 2}
 
 

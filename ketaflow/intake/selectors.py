@@ -3,6 +3,7 @@
 """
 
 import hashlib
+from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 from django.db.models import Count
@@ -265,6 +266,34 @@ def current_medications(patient) -> list[dict]:
     """[{name, dose, med_class}] from the latest signed (else draft) assessment."""
     assessment = latest_signed_or_draft(patient)
     return list(assessment.medications) if assessment else []
+
+
+@dataclass(frozen=True)
+class MedicationRow:
+    name: str
+    dose: str
+    med_class: str
+    class_label: str
+    note: str  # the reference's interaction note for the class, or ""
+
+
+def concurrent_medications(patient) -> list[MedicationRow]:
+    """Medications from the assessment with the reference's interaction note for the
+    classes it names (benzodiazepines, sedative-hypnotics, opioids, stimulants, MAOIs);
+    shown on the treatment session and therapy pages (template intake/_medications.html)."""
+    from ketaflow.intake.forms import MEDICATION_CLASSES
+
+    labels = dict(MEDICATION_CLASSES)
+    return [
+        MedicationRow(
+            name=m.get("name", ""),
+            dose=m.get("dose", ""),
+            med_class=m.get("med_class", ""),
+            class_label=labels.get(m.get("med_class", ""), ""),
+            note=rules.medication_note(m.get("med_class", "")),
+        )
+        for m in current_medications(patient)
+    ]
 
 
 def current_medication_classes(patient) -> set[str]:

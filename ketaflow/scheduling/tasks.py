@@ -9,6 +9,24 @@ from django.utils import timezone
 from ketaflow.scheduling import ics
 
 
+def education_url(a) -> str:
+    """The clinic's patient-education page for a dosing visit's route, or ""."""
+    from django.apps import apps
+    from django.conf import settings
+    from django.urls import reverse
+
+    if not a.type.route or not apps.is_installed("ketaflow.education"):
+        return ""
+    from ketaflow.education.content import TOPICS
+
+    if a.type.route not in TOPICS:
+        return ""
+    path = reverse(
+        "education:clinic_topic", kwargs={"clinic_slug": a.clinic.slug, "route": a.type.route}
+    )
+    return settings.PUBLIC_URL.rstrip("/") + path
+
+
 def reminder_text(a) -> str:
     local = a.start.astimezone(a.clinic.tz)
     lines = [
@@ -17,6 +35,9 @@ def reminder_text(a) -> str:
     ]
     if a.type.preparation:
         lines += ["", "How to prepare:", a.type.preparation]
+    guide = education_url(a)
+    if guide:
+        lines += ["", f"What the treatment is like and how to stay safe afterwards: {guide}"]
     lines += [
         "",
         "To change or cancel the visit, please call the clinic.",

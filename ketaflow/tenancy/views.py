@@ -49,4 +49,31 @@ def clinic_settings(request):
         else:
             messages.success(request, "Clinic settings saved.")
             return redirect("tenancy:settings")
-    return render(request, "tenancy/settings.html", {"form": form})
+    return render(
+        request, "tenancy/settings.html", {"form": form, "app_settings": app_settings_pages()}
+    )
+
+
+# An app's own settings page is the URL named "<app label>:settings" (intake's is its
+# eligibility rules); the clinic settings page links to every installed one.
+SETTINGS_URL_NAMES = ("settings", "eligibility_settings")
+
+
+def app_settings_pages() -> list[tuple[str, str]]:
+    """(app name, URL) of every installed domain app's settings page, in flow order."""
+    from django.apps import apps
+    from django.conf import settings
+    from django.urls import NoReverseMatch, reverse
+
+    pages = []
+    for name in settings.DOMAIN_APPS:
+        if not apps.is_installed(f"ketaflow.{name}"):
+            continue
+        for url_name in SETTINGS_URL_NAMES:
+            try:
+                url = reverse(f"{name}:{url_name}")
+            except NoReverseMatch:
+                continue
+            pages.append((apps.get_app_config(name).verbose_name, url))
+            break
+    return pages

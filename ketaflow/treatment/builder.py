@@ -37,6 +37,14 @@ def _vitals(session, nurse, at, sys_, dia, hr, spo2=98, rr=14):
     )
 
 
+# Synthetic product records per route (test and demo data only).
+PRODUCTS = {
+    dosing.ESKETAMINE: ("Spravato 28 mg device", "28 mg/device"),
+    dosing.ORAL: ("Ketamine oral/sublingual (compounded)", "as labelled by the pharmacy"),
+    dosing.IV: ("Ketamine hydrochloride injection", "10 mg/mL"),
+}
+
+
 def build(appointment, *, to: str, nurse, prescriber, dose_start=None, high_reading=False):
     """A session opened from ``appointment`` and charted up to state ``to`` (one of ORDER, or
     "cancelled"). ``dose_start`` defaults to a time that makes the state plausible now."""
@@ -80,8 +88,8 @@ def build(appointment, *, to: str, nurse, prescriber, dose_start=None, high_read
         session=s,
         actor=nurse,
         data={
-            "product": "Spravato 28 mg device" if esk else "Ketamine hydrochloride injection",
-            "concentration": "28 mg/device" if esk else "10 mg/mL",
+            "product": PRODUCTS.get(s.route, PRODUCTS[dosing.IV])[0],
+            "concentration": PRODUCTS.get(s.route, PRODUCTS[dosing.IV])[1],
             "lot_number": "SYN-LOT-4471",
             "expiry": (now + datetime.timedelta(days=300)).date(),
             "at": dose_start,

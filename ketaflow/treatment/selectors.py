@@ -425,6 +425,17 @@ def dosed_sessions(clinic, *, patient=None, plan=None):
     ]
 
 
+def concurrent_medications(patient) -> list:
+    """The patient's medications with the reference's interaction notes (from intake)."""
+    from django.apps import apps
+
+    if not apps.is_installed("ketaflow.intake"):
+        return []
+    from ketaflow.intake import selectors as intake
+
+    return intake.concurrent_medications(patient)
+
+
 def route_label(route: str) -> str:
     from ketaflow.plans.models import ROUTE_LABELS
 

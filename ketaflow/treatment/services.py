@@ -4,6 +4,8 @@ locked (SELECT ... FOR UPDATE) so concurrent writers serialise; the state machin
 A signed session is read-only: every write except co-signing, addenda and the REMS form
 raises :class:`SignedRecordError` (403 in the API, with the reason)."""
 
+import contextlib
+import contextvars
 import datetime
 import inspect
 import logging
@@ -82,8 +84,24 @@ class AlreadyAcknowledged(ValidationError):
     pass
 
 
+_AS_OF: contextvars.ContextVar[datetime.datetime | None] = contextvars.ContextVar(
+    "treatment_as_of", default=None
+)
+
+
 def now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.UTC)
+    return _AS_OF.get() or datetime.datetime.now(datetime.UTC)
+
+
+@contextlib.contextmanager
+def charted_as_of(at: datetime.datetime):
+    """Chart as if it were ``at`` (synthetic demo histories only: a past KAP cycle is
+    charted through the same services, with their rules, as a live one)."""
+    token = _AS_OF.set(at)
+    try:
+        yield
+    finally:
+        _AS_OF.reset(token)
 
 
 def settings_for(clinic) -> TreatmentSettings:

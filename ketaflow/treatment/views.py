@@ -154,6 +154,7 @@ def _page_context(request, s):
         "esketamine": selectors.is_esketamine(s),
         "route_label": selectors.route_label(s.route),
         "units": rules.UNITS,
+        "medications": selectors.concurrent_medications(s.patient),
     }
 
 

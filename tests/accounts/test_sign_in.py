@@ -3,6 +3,7 @@ import time
 
 import pytest
 from django.test import Client
+from django.urls import reverse
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from ketaflow.accounts.middleware import LAST_SEEN
@@ -204,6 +205,15 @@ def test_clinic_settings_page_changes_idle_timeout_with_audit(clinic, staff, cli
     owner = client_for(staff["owner"])
     page = owner.get("/clinic/settings/")
     assert "Default and source: ketaflow default 15 minutes" in page.content.decode()
+    from django.apps import apps
+
+    # Every installed domain app's own settings page is linked from here.
+    for label, url_name in (
+        ("measures", "measures:settings"),
+        ("intake", "intake:eligibility_settings"),
+    ):
+        if apps.is_installed(f"ketaflow.{label}"):
+            assert f'href="{reverse(url_name)}"' in page.content.decode()
     data = {
         "name": clinic.name,
         "timezone": "Europe/Lisbon",

@@ -298,6 +298,11 @@ def test_reminder_email_has_route_preparation_and_ics(
     assert len(mailoutbox) == 1
     body = mailoutbox[0].body
     assert "no food for 2 hours" in body and "no liquids for 30 minutes" in body and "ride" in body
+    guide = f"/education/c/{clinic.slug}/esketamine-nasal/"
+    assert guide in body
+    from django.test import Client
+
+    assert Client().get(guide).status_code == 200  # public, no sign-in
     _name, content, mime = mailoutbox[0].attachments[0]
     assert mime == "text/calendar" and "BEGIN:VEVENT" in content
 

@@ -143,6 +143,23 @@ def test_session_page_shows_alert_chart_and_dose_arithmetic(build, staff, client
     assert "population estimate" in page and "<svg" in page.split("population estimate")[1]
 
 
+def test_session_page_shows_concurrent_medications_with_interaction_notes(build, staff, client_for):
+    from ketaflow.clinical import eligibility
+    from ketaflow.intake.models import Assessment
+
+    s = build("dosing")
+    Assessment.objects.create(
+        clinic=s.clinic,
+        patient=s.patient,
+        created_by=staff["prescriber"],
+        medications=[{"name": "lorazepam-synth", "dose": "0.5 mg", "med_class": "benzodiazepine"}],
+    )
+    page = client_for(staff["nurse"]).get(f"/treatment/sessions/{s.pk}/").content.decode()
+    assert "Concurrent medications" in page and "lorazepam-synth" in page
+    assert "lorazepam-equivalent" in eligibility.medication_note("benzodiazepine")
+    assert "lorazepam-equivalent a day" in page
+
+
 def test_web_vitals_entry_error_and_alert_messages(build, staff, client_for):
     s = build("monitoring")
     c = client_for(staff["nurse"])
