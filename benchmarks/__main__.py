@@ -1,4 +1,4 @@
-"""Run benchmarks on demand:  python -m benchmarks [patients|audit|pk|measures|intake|scheduling|treatment|all] [options]
+"""Run benchmarks on demand:  python -m benchmarks [patients|audit|pk|measures|intake|scheduling|treatment|therapy|all] [options]
 
 Each benchmark builds its own throwaway database (SQLite under a temporary directory, or the
 PostgreSQL of DATABASE_URL, e.g. through scripts/with_postgres.py) and prints figures and
@@ -18,6 +18,7 @@ MODULES = {
     "intake": "benchmarks.intake_bench",
     "scheduling": "benchmarks.scheduling_bench",
     "treatment": "benchmarks.treatment_bench",
+    "therapy": "benchmarks.therapy_bench",
 }
 IN_PROCESS = ("patients", "audit")
 
