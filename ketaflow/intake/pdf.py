@@ -1,35 +1,11 @@
 """The signed consent as a PDF (fpdf2), with the exact signed text and the signature block."""
 
-from pathlib import Path
-
-from fpdf import FPDF
-
-FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
-
-
-def _latin1(text: str) -> str:
-    table = {"—": "-", "–": "-", "’": "'", "‘": "'", "“": '"', "”": '"', "…": "...", "•": "-"}
-    return "".join(table.get(ch, ch) for ch in text).encode("latin-1", "replace").decode("latin-1")
+from ketaflow.web.pdf import document
 
 
 def consent_pdf(signature, clinic) -> bytes:
-    pdf = FPDF(format="A4")
-    pdf.set_auto_page_break(True, margin=15)
-    pdf.add_page()
-    regular = FONT_DIR / "DejaVuSans.ttf"
-    bold = FONT_DIR / "DejaVuSans-Bold.ttf"
-    if regular.exists() and bold.exists():
-        pdf.add_font("body", "", str(regular))
-        pdf.add_font("body", "B", str(bold))
-        family, clean = "body", (lambda s: s)
-    else:  # pragma: no cover - core fonts only cover Latin-1
-        family, clean = "helvetica", _latin1
+    pdf, line, _family = document(gap=2)
     local = signature.signed_at.astimezone(clinic.tz)
-
-    def line(text, size=10, style="", gap=2):
-        pdf.set_font(family, style, size)
-        pdf.multi_cell(0, size * 0.5, clean(text), new_x="LMARGIN", new_y="NEXT")
-        pdf.ln(gap)
 
     line(clinic.name, 9)
     line(signature.title, 15, "B")

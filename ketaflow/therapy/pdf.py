@@ -1,36 +1,10 @@
-"""Progress letters as PDF (fpdf2, DejaVu fonts as in ``treatment.pdf``), with each
+"""Progress letters as PDF (``web.pdf``), with each
 questionnaire's trend drawn as a small line chart labelled in text."""
 
 import datetime
 import itertools
-from pathlib import Path
 
-from fpdf import FPDF
-
-FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
-
-
-def _doc():
-    pdf = FPDF(format="A4")
-    pdf.set_auto_page_break(True, margin=15)
-    pdf.add_page()
-    regular, bold = FONT_DIR / "DejaVuSans.ttf", FONT_DIR / "DejaVuSans-Bold.ttf"
-    if regular.exists() and bold.exists():
-        pdf.add_font("body", "", str(regular))
-        pdf.add_font("body", "B", str(bold))
-        family, clean = "body", (lambda s: s)
-    else:  # pragma: no cover
-        family = "helvetica"
-
-        def clean(s):
-            return s.encode("latin-1", "replace").decode("latin-1")
-
-    def line(text, size=10, style="", gap=1):
-        pdf.set_font(family, style, size)
-        pdf.multi_cell(0, size * 0.5, clean(str(text)), new_x="LMARGIN", new_y="NEXT")
-        pdf.ln(gap)
-
-    return pdf, line, family
+from ketaflow.web.pdf import document
 
 
 def _chart(pdf, family, m: dict) -> None:
@@ -79,7 +53,7 @@ def _chart(pdf, family, m: dict) -> None:
 def letter_pdf(letter) -> bytes:
     f = letter.facts
     tz = letter.clinic.tz
-    pdf, line, family = _doc()
+    pdf, line, family = document()
     r = letter.recipient
     line(f["clinic"], 9)
     line("Progress letter", 15, "B")

@@ -1,34 +1,6 @@
 """Session notes and REMS forms as PDF (fpdf2)."""
 
-from pathlib import Path
-
-from fpdf import FPDF
-
-FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
-
-
-def _latin1(text: str) -> str:
-    return text.encode("latin-1", "replace").decode("latin-1")
-
-
-def _doc():
-    pdf = FPDF(format="A4")
-    pdf.set_auto_page_break(True, margin=15)
-    pdf.add_page()
-    regular, bold = FONT_DIR / "DejaVuSans.ttf", FONT_DIR / "DejaVuSans-Bold.ttf"
-    if regular.exists() and bold.exists():
-        pdf.add_font("body", "", str(regular))
-        pdf.add_font("body", "B", str(bold))
-        family, clean = "body", (lambda s: s)
-    else:  # pragma: no cover
-        family, clean = "helvetica", _latin1
-
-    def line(text, size=10, style="", gap=1):
-        pdf.set_font(family, style, size)
-        pdf.multi_cell(0, size * 0.5, clean(str(text)), new_x="LMARGIN", new_y="NEXT")
-        pdf.ln(gap)
-
-    return pdf, line
+from ketaflow.web.pdf import document
 
 
 def _who(user, at, tz):
@@ -36,7 +8,7 @@ def _who(user, at, tz):
 
 
 def note_pdf(s, note, addenda) -> bytes:
-    pdf, line = _doc()
+    pdf, line, _family = document()
     tz = s.clinic.tz
     line(s.clinic.name, 9)
     line(f"Treatment session note (session {s.pk})", 15, "B")
@@ -61,7 +33,7 @@ def note_pdf(s, note, addenda) -> bytes:
 
 
 def rems_pdf(s, form, rows) -> bytes:
-    pdf, line = _doc()
+    pdf, line, _family = document()
     tz = s.clinic.tz
     line(s.clinic.name, 9)
     line("Esketamine REMS Patient Monitoring Form", 15, "B")

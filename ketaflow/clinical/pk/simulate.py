@@ -218,23 +218,35 @@ def simulate(
     horizon = max(hours * 60.0, float(times.max()) if times.size else 0.0)
     curve = fast.solve(model, regimen, weight_kg, age, scaling) if solver == "exact" else None
     if curve is not None:
-        return _fast_prediction(curve, model, regimen, weight_kg, age, scaling, times, horizon)
-    s = _Solved(model, weight_kg, age, scaling, regimen)
+        # Single pass: every output at every requested time at once, exact peak and
+        # analytic AUC from the same decomposition.
+        n_out = len(curve.names)
+        every = curve.concentrations(times) if times.size else np.zeros((n_out, 0))
 
-    def summary(name: str) -> tuple[np.ndarray, float, float, float]:
-        conc = s.evaluate(name, times, solver=solver) if times.size else np.zeros(0)
-        cmax, tmax = s.peak(name, horizon)
-        return conc, cmax, tmax, s.auc(name, 24 * 60.0) / 60.0
+        def summary(name: str) -> tuple[np.ndarray, float, float, float]:
+            cmax, tmax = curve.peak(name, horizon)
+            return every[curve.index(name)], cmax, tmax, curve.auc(name, 24 * 60.0) / 60.0
+
+        def _eval(name: str, t: np.ndarray, derivative: bool = False) -> np.ndarray:
+            out = curve.evaluate(t, derivative=derivative)[curve.index(name)]
+            return out if derivative else np.maximum(out, 0.0)
+
+    else:
+        solved = _Solved(model, weight_kg, age, scaling, regimen)
+
+        def summary(name: str) -> tuple[np.ndarray, float, float, float]:
+            conc = solved.evaluate(name, times, solver=solver) if times.size else np.zeros(0)
+            cmax, tmax = solved.peak(name, horizon)
+            return conc, cmax, tmax, solved.auc(name, 24 * 60.0) / 60.0
+
+        def _eval(name: str, t: np.ndarray, derivative: bool = False) -> np.ndarray:
+            return solved.evaluate(name, t, derivative=derivative)
 
     conc, cmax, tmax, auc = summary(model.analyte)
     met = None
     if model.metabolite:
         mc, mcmax, mtmax, mauc = summary(model.metabolite)
         met = CurveSummary(model.metabolite, times, mc, mcmax, mtmax, mauc)
-
-    def _eval(name: str, t: np.ndarray, derivative: bool = False) -> np.ndarray:
-        return s.evaluate(name, t, derivative=derivative)
-
     return Prediction(
         model=model,
         analyte=model.analyte,
@@ -244,46 +256,6 @@ def simulate(
         regimen=regimen,
         times_min=times,
         concentrations=conc,
-        cmax=cmax,
-        tmax_min=tmax,
-        auc_0_24h=auc,
-        horizon_min=horizon,
-        metabolite=met,
-        _evaluate=_eval,
-    )
-
-
-def _fast_prediction(
-    curve: fast.Curve, model, regimen, weight_kg, age, scaling, times, horizon
-) -> Prediction:
-    """``simulate`` on the single-pass closed form: one evaluation of every output at
-    every requested time, exact peak and analytic AUC from the same decomposition."""
-    conc = curve.concentrations(times) if times.size else np.zeros((len(curve.names), 0))
-    summaries = []
-    for o, name in enumerate(curve.names):
-        cmax, tmax = curve.peak(name, horizon)
-        summaries.append((conc[o], cmax, tmax, curve.auc(name, 24 * 60.0) / 60.0))
-    met = None
-    if model.metabolite:
-        mc, mcmax, mtmax, mauc = summaries[1]
-        met = CurveSummary(model.metabolite, times, mc, mcmax, mtmax, mauc)
-
-    def _eval(name: str, t: np.ndarray, derivative: bool = False) -> np.ndarray:
-        o = curve.index(name)
-        if derivative:
-            return curve.evaluate(t, derivative=True)[o]
-        return np.maximum(curve.evaluate(t)[o], 0.0)
-
-    conc0, cmax, tmax, auc = summaries[0]
-    return Prediction(
-        model=model,
-        analyte=model.analyte,
-        weight_kg=weight_kg,
-        age_years=None if age is None else float(age),
-        scaling=scaling,
-        regimen=regimen,
-        times_min=times,
-        concentrations=conc0,
         cmax=cmax,
         tmax_min=tmax,
         auc_0_24h=auc,

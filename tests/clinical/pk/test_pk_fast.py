@@ -68,13 +68,15 @@ def test_fast_matches_modal_expm_and_ode(code, label):
     values = curve.evaluate(t)
     for o, nm in enumerate(names):
         ours = values[o]
-        rel, near = _rel(ours, modal.evaluate(nm, t)[0])
+        exact = modal.evaluate(nm, t)[0]
+        rel, near = _rel(ours, exact)
         assert rel <= RTOL and near <= 1e-12, (nm, rel, near)
-        # The matrix-exponential and ODE references agree with each other only to
-        # ~4e-9 on Domino (stiff: rates 1.7 and 0.006 /min): there the fast path must
-        # be at least as close to each of them as they are to one another.
-        tol = max(RTOL, _rel(o_c[nm], e_c[nm])[0])
+        # The matrix-exponential and ODE references are themselves only ~1e-9 from
+        # the modal solution on Domino (stiff: rates 1.7 and 0.006 /min), and that
+        # last digit depends on the machine's floating point: the fast path must be
+        # within RTOL of each reference plus that reference's own distance from modal.
         for ref in (e_c[nm], o_c[nm]):
+            tol = RTOL + _rel(exact, ref)[0]
             rel, near = _rel(ours, ref)
             assert rel <= tol, (nm, rel, tol)
             assert near <= 1e-12, (nm, near)
