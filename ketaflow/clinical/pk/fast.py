@@ -72,28 +72,46 @@ def _uniform_step(t: np.ndarray) -> float | None:
     """The spacing of ``t`` if it is an exactly uniform increasing grid, else None."""
     if t.size <= UNIFORM_MIN_POINTS:
         return None
-    d = np.diff(t)
+    d = t[1:] - t[:-1]
     h = float(d[0])
     return h if h > 0 and bool((d == h).all()) else None
 
 
-def _exp_uniform(lam: list[float], tau0: float, h: float, m: int) -> np.ndarray:
-    """``exp(outer(lam, tau0 + h * arange(m)))`` for decaying modes (all ``lam < 0``) by
-    repeated multiplication: one exponential per mode instead of one per point. The
-    relative error of each term grows by at most one rounding per step (m * 1.1e-16: below
-    2e-13 for a day at one-minute resolution; tests hold whole curves, where modes partly
-    cancel, to 1e-10 of the direct formula); a term is set to exactly zero from the
-    step where the direct formula reaches the ``EXP_FLOOR`` underflow guard (a change
-    below 1e-300 ng/mL), which also keeps the products out of slow subnormal numbers."""
-    n = len(lam)
-    e = np.empty((n, m))
-    for i, li in enumerate(lam):
-        e[i, 0] = math.exp(max(li * tau0, EXP_FLOOR))
-        e[i, 1:] = math.exp(li * h)
-        stop = math.ceil((EXP_FLOOR - li * tau0) / (li * h))
-        if stop < m:
-            e[i, max(stop, 1) :] = 0.0
-    return np.multiply.accumulate(e, axis=1, out=e)
+@lru_cache(maxsize=64)
+def _grid_steps(q_len: int, r_len: int) -> np.ndarray:
+    """``[0, R, 2R, ..., (Q-1) R, 0, 1, ..., R-1]`` (read-only)."""
+    steps = np.concatenate([np.arange(q_len) * float(r_len), np.arange(r_len, dtype=float)])
+    steps.flags.writeable = False
+    return steps
+
+
+class _UniformGrid:
+    """Sums of decaying exponentials on a uniform grid from about 2 sqrt(m) exponentials
+    per mode instead of m.
+
+    Point ``j = q R + r`` (``j < m``) factors as ``exp(lam h R q) * exp(lam h r)``, so
+    ``sum_i c_i exp(lam_i (tau0 + h j))`` is the small matrix product of
+    ``c_i exp(lam_i tau0) A[i, q]`` with ``B[i, r]``, laid out row by row.  Each factor is
+    floored at ``exp(EXP_FLOOR / 3)`` (4e-103): products stay normal numbers (no slow
+    subnormal arithmetic), and a term whose exact value is below that floor may read up
+    to 4e-103 times its coefficient.  A few roundings per term; the tests hold whole
+    curves to the direct formula.
+    """
+
+    def __init__(self, lam: np.ndarray, h: float, m: int):
+        self.lam = lam.tolist()
+        self.r_len = math.isqrt(m - 1) + 1  # r_len**2 >= m
+        self.q_len = -(-m // self.r_len)
+        x = np.multiply.outer(lam * h, _grid_steps(self.q_len, self.r_len))
+        x = np.exp(np.maximum(x, EXP_FLOOR / 3, out=x), out=x)
+        self.a, self.b = x[:, : self.q_len], x[:, self.q_len :]
+
+    def sums(self, coef: np.ndarray, tau0: float, m: int) -> np.ndarray:
+        """``coef @ exp(outer(lam, tau0 + h * arange(m)))``: shape ``(n_out, m)``."""
+        start = [math.exp(max(li * tau0, EXP_FLOOR)) for li in self.lam]
+        q = -(-m // self.r_len)
+        rows = (coef * start)[:, :, None] * self.a[:, :q]  # (n_out, n, q)
+        return (rows.transpose(0, 2, 1) @ self.b).reshape(len(coef), -1)[:, :m]
 
 
 @dataclass(frozen=True)
@@ -174,9 +192,8 @@ def _mammillary_modes(v1, k10, k12, k21, k13=None, k31=None) -> Modes | None:
                     return None
                 den *= gap
         coef.append(num / den)
-    rows = np.full((len(alphas), len(alphas)), np.nan)
-    rows[0] = coef
-    rows.flags.writeable = False
+    nan = [math.nan] * len(alphas)
+    rows = _frozen([coef] + [nan] * (len(alphas) - 1))
     return Modes(
         lam=_frozen([-a for a in alphas]),
         coef={"ketamine": rows},
@@ -243,8 +260,9 @@ class Curve:
 
     ``boluses``/``rates`` come from :func:`.solver.dose_events` (float amounts).
     Segments start at every dose time and infusion start/stop ("breakpoints");
-    ``y0[o, i, k]`` is the part of output ``o`` carried by mode ``i`` at the start of
-    segment ``k`` and ``r_over_lam[o, i, k]`` its constant input divided by the rate.
+    ``_arr[o, k, 0, i]`` is the part of output ``o`` carried by mode ``i`` at the start
+    of segment ``k``, ``_arr[o, k, 1, i]`` its constant input divided by the rate and
+    ``_arr[o, k, 2, i]`` its coefficient in dC/dt.
     """
 
     def __init__(self, modes: Modes, boluses, rates, names: Sequence[str]):
@@ -295,12 +313,9 @@ class Curve:
         self._order = sorted(range(n), key=lam.__getitem__)
         self.edges = np.array(edges, dtype=float)
         self.rate_on = on
-        # seg[o, k, 0|1|2, i]: y0, r/lambda and dC/dt coefficient of mode i, segment k
-        self._arr = np.array([[s[1:] for s in so] for so in segs], dtype=float).reshape(
-            len(self.names), len(edges), 3, n
-        )
-        self.y0 = self._arr[:, :, 0, :].transpose(0, 2, 1)  # (n_out, n, S)
-        self.r_over_lam = self._arr[:, :, 1, :].transpose(0, 2, 1)
+        self._arr = np.array(
+            [v for so in segs for s in so for part in s[1:] for v in part], dtype=float
+        ).reshape(len(self.names), len(edges), 3, n)
 
     def index(self, name: str) -> int:
         return self.names.index(name)
@@ -317,9 +332,12 @@ class Curve:
         out = np.zeros((n_out, t.size))
         if not self._edges or t.size == 0:
             return out
-        coef = self._arr[:, :, 2 if derivative else 0, :].transpose(0, 2, 1)  # (n_out, n, S)
         lam = self.modes.lam
-        if t.size > 1 and not np.all(t[1:] >= t[:-1]):
+        which = 2 if derivative else 0  # _arr: exp coefficient of C or of dC/dt
+        # A uniform grid is sorted; otherwise check.
+        step = _uniform_step(t) if self._lam[self._order[-1]] < 0 else None
+        if step is None and t.size > 1 and not (t[1:] >= t[:-1]).all():
+            coef = self._arr.transpose(0, 2, 3, 1)  # (n_out, 3, n, S)
             idx = np.searchsorted(self.edges, t, side="right") - 1
             live = np.nonzero(idx >= 0)[0]
             ii = idx[live]
@@ -329,33 +347,32 @@ class Curve:
                 sel = np.nonzero(np.asarray(self.rate_on)[ii])[0]
                 if sel.size:
                     forced = (sel, np.expm1(x[:, sel]))
-            val = (np.take(coef, ii, axis=2) * np.exp(x, out=x)).sum(axis=1)
+            val = (np.take(coef[:, which], ii, axis=2) * np.exp(x, out=x)).sum(axis=1)
             if forced is not None:
                 sel, m1 = forced
-                val[:, sel] += (np.take(self.r_over_lam, ii[sel], axis=2) * m1).sum(axis=1)
+                val[:, sel] += (np.take(coef[:, 1], ii[sel], axis=2) * m1).sum(axis=1)
             out[:, live] = val
             return out
         bounds = [*np.searchsorted(t, self.edges, side="left").tolist(), t.size]
         lam_min = self._lam[self._order[0]]
-        which = 2 if derivative else 0
-        step = _uniform_step(t) if self._lam[self._order[-1]] < 0 else None
+        grid = None
         for k, e in enumerate(self._edges):
             lo, hi = bounds[k], bounds[k + 1]
             if hi <= lo:
                 continue
             seg = self._arr[:, k]
-            if step is not None and hi - lo > UNIFORM_MIN_POINTS:
-                x = _exp_uniform(self._lam, float(t[lo]) - e, step, hi - lo)
-                if not derivative and self.rate_on[k]:
-                    out[:, lo:hi] = seg[:, 0] @ x
-                    out[:, lo:hi] += seg[:, 1] @ np.subtract(x, 1.0, out=x)
-                else:
-                    out[:, lo:hi] = seg[:, which] @ x
+            rate_on = not derivative and self.rate_on[k]
+            if step is not None and hi - lo > UNIFORM_MIN_POINTS and not rate_on:
+                # (Segments with a running rate keep the direct expm1 below: near the
+                # rate change it is exact where a difference of exponentials cancels.)
+                if grid is None:
+                    grid = _UniformGrid(lam, step, t.size - lo)
+                out[:, lo:hi] = grid.sums(seg[:, which], float(t[lo]) - e, hi - lo)
                 continue
             x = np.multiply.outer(lam, t[lo:hi] - e)
             if lam_min * (float(t[hi - 1]) - e) < EXP_FLOOR:
                 np.maximum(x, EXP_FLOOR, out=x)
-            if not derivative and self.rate_on[k]:
+            if rate_on:
                 out[:, lo:hi] = seg[:, 1] @ np.expm1(x)
                 out[:, lo:hi] += seg[:, 0] @ np.exp(x, out=x)
             else:

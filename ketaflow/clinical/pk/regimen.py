@@ -125,7 +125,7 @@ class Regimen:
         else:
             rate, per_kg = _check_amount("mg_per_min", mg_per_min), False
         inf = Infusion(start, start + minutes, rate, per_kg)
-        return replace(self, infusions=(*self.infusions, inf))
+        return Regimen(self.boluses, (*self.infusions, inf), self.nasal)
 
     def add_bolus(
         self, *, mg: float | None = None, mg_per_kg: float | None = None, at_min: float = 0.0
@@ -134,7 +134,7 @@ class Regimen:
             raise ValueError("give exactly one of mg or mg_per_kg")
         amount = _check_amount("bolus", mg if mg is not None else mg_per_kg)
         b = Bolus(_check_time("at_min", at_min), amount, mg is None)
-        return replace(self, boluses=(*self.boluses, b))
+        return Regimen((*self.boluses, b), self.infusions, self.nasal)
 
     def add_nasal(self, mg: float, at_min: float = 0.0, interval_min: float = 5.0) -> Regimen:
         """A nasal session of ``mg`` (a multiple of 28 mg), devices ``interval_min`` apart."""
@@ -146,7 +146,7 @@ class Regimen:
         if not math.isfinite(interval) or interval < 0:
             raise ValueError("device interval must be >= 0 minutes")
         s = NasalSession(_check_time("at_min", at_min), devices, interval)
-        return replace(self, nasal=(*self.nasal, s))
+        return Regimen(self.boluses, self.infusions, (*self.nasal, s))
 
     def change_rate(self, at_min: float, mg_per_min: float) -> Regimen:
         """From ``at_min`` on, every running infusion runs at ``mg_per_min`` until its stop."""
