@@ -2,6 +2,7 @@
 
     .venv/bin/python -m benchmarks.pk_bench      (or: .venv/bin/python benchmarks/pk_bench.py)
     .venv/bin/python -m benchmarks.pk_bench --quick     (fewer repeats)
+    .venv/bin/python -m benchmarks.pk_bench --instructions   (also count instructions)
 
 Prints medians (and the best run) of: one 24-hour curve at one-minute resolution
 (target < 5 ms), a population of 10,000 virtual patients (target < 1 s), and the speed
@@ -17,11 +18,18 @@ call) and computes the same concentrations.  ``simulate`` does more work (exact 
 tmax, analytic AUC): its ratio is reported separately and labelled as such.  Both sides
 are timed in their own process, in alternating rounds, so that load from other users of
 the machine hits both alike.
+
+Times on a shared machine move with its load.  ``--instructions`` also counts the machine
+instructions of one like-for-like call on each side with valgrind's callgrind (the count of
+a run with K calls minus that of a run with none, divided by K): a figure that does not
+depend on what else the machine is doing.  It takes a few minutes.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import shutil
 import statistics
 import subprocess
 import sys
@@ -67,6 +75,70 @@ for _ in range({repeat}):
     times.append(time.perf_counter() - t0)
 print(json.dumps(times))
 """
+
+
+# Instruction counts (``--instructions``): each side runs its like-for-like call K times.
+OURS_COUNTED = """
+import json, sys
+import numpy as np
+from ketaflow.clinical.pk import fast
+from ketaflow.clinical.pk.opentiva import Case
+req = json.loads(sys.stdin.read())
+case = Case(**req["case"])
+t_min = np.asarray(case.times_s, dtype=float) / 60.0
+for _ in range(req["k"] + 1):  # one call more than counted: the warm-up
+    fast.clear_cache()
+    fast.concentrations(case.model, case.regimen(), case.weight_kg, t_min)
+"""
+OPENTIVA_COUNTED = """
+import json, sys
+sys.path.insert(0, {scripts!r})
+from opentiva_compare import _curve, _pump
+req = json.loads(sys.stdin.read())
+for _ in range(req["k"] + 1):
+    pump, _ = _pump(req["request"])
+    _curve(pump, req["request"]["times_s"])
+"""
+COUNTED_CALLS = 50
+
+
+def instructions(python: str, code: str, request: dict) -> int:
+    """Instructions callgrind counts for ``python -c code`` reading ``request`` on stdin."""
+    proc = subprocess.run(
+        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", python, "-c", code],
+        input=json.dumps(request),
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        check=False,
+    )
+    found = [ln for ln in proc.stderr.splitlines() if "Collected :" in ln]
+    if proc.returncode != 0 or not found:
+        raise RuntimeError(f"callgrind failed: {proc.stderr.strip()[-400:]}")
+    return int(found[-1].split(":")[-1])
+
+
+def per_call_instructions(python: str, code: str, request: dict) -> float:
+    zero = instructions(python, code, {**request, "k": 0})
+    many = instructions(python, code, {**request, "k": COUNTED_CALLS})
+    return (many - zero) / COUNTED_CALLS
+
+
+def instruction_ratio(case: Case) -> None:
+    if shutil.which("valgrind") is None:
+        print("  instruction counts skipped: valgrind is not installed")
+        return
+    fields = {f.name: getattr(case, f.name) for f in dataclasses.fields(case)}
+    ours = per_call_instructions(sys.executable, OURS_COUNTED, {"case": fields})
+    theirs = per_call_instructions(
+        str(opentiva_python()),
+        OPENTIVA_COUNTED.format(scripts=str(SCRIPT.parent)),
+        {"request": case.request()},
+    )
+    print(f"  instructions per call (callgrind, load-independent; {COUNTED_CALLS} calls counted):")
+    print(
+        f"    opentiva {theirs / 1e6:6.2f} M   ketaflow {ours / 1e6:6.2f} M   ratio {theirs / ours:5.1f}x"
+    )
 
 
 def timings(fn, repeat: int) -> list[float]:
@@ -240,6 +312,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     print("    opentiva's own constants (k10 0.4381, k12 0.5921 vs 0.438, 0.592):")
     print(f"      0-6 h {own_6h:.1e}; 0-24 h {own_24h:.1e} (the constants differ, not the solvers)")
+    if "--instructions" in argv:
+        instruction_ratio(case)
     return 0
 
 
