@@ -424,6 +424,25 @@ def create_practice(request, patient_id: int, body: PracticeIn):
     return Status(201, services.save_practice(patient=patient, actor=request.user, data=data))
 
 
+class PracticeDayIn(Schema):
+    day: str = Field(description="YYYY-MM-DD; not after today")
+    done: bool = True
+
+
+@router.post(
+    "/practices/{practice_id}/days",
+    response={200: EntryOut, **WRITE_ERRORS},
+    summary="Record one day of a practice as the patient reported it (source: clinician)",
+)
+def record_practice_day(request, practice_id: int, body: PracticeDayIn):
+    clinic = api_require(request, "therapy.write", writes=True)
+    practice = selectors.get_object(Practice, clinic, practice_id)
+    _chart_patient(request, clinic, practice.patient_id)
+    return services.record_practice_day(
+        practice=practice, actor=request.user, day=body.day, done=body.done
+    )
+
+
 # ---------------------------------------------------------------------------- care team
 
 

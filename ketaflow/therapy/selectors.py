@@ -10,6 +10,7 @@ therapy note is part of the medical record and follows the chart's access rule
 import datetime
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from django.apps import apps as django_apps
 from django.db.models import Exists, OuterRef, Q
@@ -269,11 +270,16 @@ def goal_rows(patient, goal_list=None) -> list[GoalRow]:
     return rows
 
 
+class Cell(NamedTuple):
+    day: datetime.date
+    state: str  # "done", "missed" (reported not done), "" (not reported) or "future"
+
+
 @dataclass
 class Week:
     start: datetime.date
     days: list[datetime.date]
-    rows: list = field(default_factory=list)  # (practice, [cell], done_count)
+    rows: list = field(default_factory=list)  # (practice, [Cell], done_count)
 
 
 def practice_weeks(patient, *, weeks: int = 4, end: datetime.date | None = None) -> list[Week]:
@@ -296,11 +302,12 @@ def practice_weeks(patient, *, weeks: int = 4, end: datetime.date | None = None)
             cells = []
             for d in days:
                 e = entries[p.pk].get(d)
-                cells.append(
+                state = (
                     "future" if d > end else ("done" if e and e.done else ("missed" if e else ""))
                 )
-            if p.active or any(c in ("done", "missed") for c in cells):
-                week.rows.append((p, cells, sum(1 for c in cells if c == "done")))
+                cells.append(Cell(d, state))
+            if p.active or any(c.state in ("done", "missed") for c in cells):
+                week.rows.append((p, cells, sum(1 for c in cells if c.state == "done")))
         out.append(week)
     return out
 

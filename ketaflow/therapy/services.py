@@ -540,6 +540,9 @@ def submit_practices(*, link: PracticeLink, ticks: set[tuple[int, str]]) -> int:
     for pid, day in ticks:
         if pid not in plist or day not in allowed_days:
             raise ValidationError({"ticks": ["A tick does not belong to this link."]})
+    # Lock the practices (in id order): a clinician recording a day at the same moment
+    # waits instead of colliding on the one-entry-per-day constraint.
+    list(Practice.objects.select_for_update().filter(pk__in=plist).order_by("pk"))
     existing = {
         (e.practice_id, e.day): e
         for e in PracticeEntry.objects.filter(practice_id__in=plist, day__in=days)
@@ -577,6 +580,74 @@ def submit_practices(*, link: PracticeLink, ticks: set[tuple[int, str]]) -> int:
         detail={"days_done": done_count},
     )
     return done_count
+
+
+def practice_first_day(practice: Practice) -> datetime.date:
+    """The earliest day that can be recorded for a practice: the week before it was set,
+    as for the patient's link."""
+    return practice.created_at.astimezone(practice.clinic.tz).date() - datetime.timedelta(days=6)
+
+
+@transaction.atomic
+def record_practice_day(*, practice: Practice, actor, day, done: bool) -> PracticeEntry:
+    """A clinician records what the patient reported for one day (for example in a
+    session): done or not done. The entry is marked as entered by a clinician; a later
+    tick through the patient's link replaces it. Days after today, and days before the
+    week the practice was set, are refused."""
+    require_permission(actor, "therapy.write", practice.clinic)
+    _chart_scope(actor, practice.patient)
+    practice = (
+        Practice.objects.select_for_update().select_related("clinic", "patient").get(pk=practice.pk)
+    )
+    if not practice.active:
+        raise ValidationError({"practice": ["This practice is stopped: days cannot be added."]})
+    if isinstance(day, str):
+        try:
+            day = datetime.date.fromisoformat(day.strip())
+        except ValueError:
+            raise ValidationError({"day": ["Give the day as YYYY-MM-DD."]}) from None
+    if isinstance(day, datetime.datetime):
+        day = day.date()
+    if not isinstance(day, datetime.date):
+        raise ValidationError({"day": ["Give the day as YYYY-MM-DD."]})
+    if day > selectors.today(practice.clinic):
+        raise ValidationError({"day": ["A day after today cannot be recorded."]})
+    first = practice_first_day(practice)
+    if day < first:
+        raise ValidationError(
+            {
+                "day": [
+                    f"Days before {first:%Y-%m-%d} (the week before the practice was set) "
+                    "cannot be recorded."
+                ]
+            }
+        )
+    entry = PracticeEntry.objects.filter(practice=practice, day=day).first()
+    before = None if entry is None else entry.done
+    fields = {"done": bool(done), "source": PracticeEntry.Source.CLINICIAN, "link": None}
+    if entry is None:
+        entry = PracticeEntry.objects.create(
+            clinic=practice.clinic,
+            practice=practice,
+            patient=practice.patient,
+            day=day,
+            recorded_at=now(),
+            **fields,
+        )
+    else:
+        for name, value in fields.items():
+            setattr(entry, name, value)
+        entry.recorded_at = now()
+        entry.save(update_fields=[*fields, "recorded_at"])
+    audit.record(
+        action="create" if before is None else "update",
+        clinic=practice.clinic,
+        actor=actor,
+        patient=practice.patient,
+        obj=entry,
+        detail={"day": day.isoformat(), "done": bool(done), "before": before},
+    )
+    return entry
 
 
 # ---------------------------------------------------------------------------- care team

@@ -17,6 +17,7 @@ urlpatterns = [
     path("goals/<int:pk>/", views.goal_edit, name="goal_edit"),
     path("patients/<int:pk>/practices/new/", views.practice_new, name="practice_new"),
     path("practices/<int:pk>/", views.practice_edit, name="practice_edit"),
+    path("practices/<int:pk>/day/", views.practice_day, name="practice_day"),
     path("patients/<int:pk>/practice-link/", views.practice_link, name="practice_link"),
     path(
         "practice-links/<int:pk>/revoke/", views.practice_link_revoke, name="practice_link_revoke"

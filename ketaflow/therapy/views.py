@@ -274,8 +274,6 @@ def therapy_plan(request, pk):
 
 
 def _plan_context(request, patient):
-    import datetime
-
     weeks = selectors.practice_weeks(patient)
     trend = ""
     if weeks:
@@ -287,7 +285,6 @@ def _plan_context(request, patient):
         "links": [(lk, lk.status_at(selectors.now())) for lk in selectors.practice_links(patient)],
         "trend": trend,
         "can_write": can(request.user, "therapy.write", request.clinic),
-        "today": datetime.date.today(),
     }
 
 
@@ -403,6 +400,33 @@ def practice_edit(request, pk):
         title="Practice between sessions",
         back=lambda obj: reverse("therapy:plan", kwargs={"pk": patient.pk}),
     )
+
+
+@clinic_required("therapy.write")
+@require_POST
+def practice_day(request, pk):
+    """A clinician records one day of a practice as done or not done (the grid's buttons);
+    htmx gets the grid back, a plain form post returns to the page it came from."""
+    practice = selectors.get_object(Practice, request.clinic, pk)
+    patient = _chart_patient(request, practice.patient_id)
+    error = ""
+    try:
+        services.record_practice_day(
+            practice=practice,
+            actor=request.user,
+            day=request.POST.get("day", ""),
+            done=request.POST.get("done") == "1",
+        )
+    except (ValidationError, PermissionDenied) as exc:
+        error = _msg(exc)
+    if request.htmx:
+        context = {"patient": patient, "weeks": selectors.practice_weeks(patient), "error": error}
+        return render(request, "therapy/_grid.html", {**context, "can_write": True})
+    if error:
+        messages.error(request, error)
+    else:
+        messages.success(request, "Day recorded.")
+    return redirect("therapy:plan", pk=patient.pk)
 
 
 @clinic_required("therapy.write")

@@ -162,47 +162,21 @@ def test_unknown_action_is_refused_and_writes_nothing(clinic):
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_writers_form_one_unbroken_chain(clinic, staff):
     """Writers racing on a new chain (its head row not yet made) and then on its head."""
-    import threading
-    import time
+    from django.db import transaction
 
-    from django.db import OperationalError, transaction
+    from ketaflow.testing.concurrency import at_once, retry_locked
 
     writers, per_writer = 4, 5
-    barrier = threading.Barrier(writers)
-    errors = []
 
     def append(n):
         with transaction.atomic():
             audit.record(action="read", clinic=clinic, actor=staff["owner"], object_id=str(n))
 
-    def worker(w):
-        # SQLite's in-memory test database reports a held write lock at once ("table is
-        # locked") instead of waiting like a file database: retry as the busy timeout would.
-        # PostgreSQL blocks on the head's row lock.
-        try:
-            barrier.wait()
-            for i in range(per_writer):
-                for _ in range(500):
-                    try:
-                        append(w * 100 + i)
-                        break
-                    except OperationalError as exc:
-                        if "locked" not in str(exc):
-                            raise
-                        time.sleep(0.005)
-                else:
-                    errors.append("gave up")
-        except Exception as exc:  # reported by the assertion below
-            errors.append(repr(exc))
-        finally:
-            connection.close()
+    def writer(w):
+        for i in range(per_writer):
+            retry_locked(lambda n=w * 100 + i: append(n))
 
-    threads = [threading.Thread(target=worker, args=(w,)) for w in range(writers)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    assert at_once(*(lambda w=w: writer(w) for w in range(writers))) == [None] * writers
     events = list(AuditEvent.objects.filter(chain=f"clinic:{clinic.pk}").order_by("seq"))
     total = writers * per_writer
     assert [e.seq for e in events] == list(range(1, total + 1))

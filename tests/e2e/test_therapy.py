@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
+from ketaflow.therapy import selectors as therapy_selectors
 from ketaflow.therapy.models import PracticeEntry, ProgressLetter, TherapyNote
 from ketaflow.treatment import builder, services
 
@@ -155,6 +156,12 @@ def test_therapist_runs_a_kap_cycle_and_sends_a_letter(
     assert PracticeEntry.objects.filter(patient=patient, done=True).count() == 1
     page.goto(f"/therapy/patients/{patient.pk}/plan/")
     expect(page.get_by_text("PHQ-9 below 10")).to_be_visible()
+    # The therapist records a day the patient mentioned in session: the grid updates in place.
+    day = therapy_selectors.today(patient.clinic) - datetime.timedelta(days=1)
+    cell = f"Walk 20 minutes {day:%a} {day.day} {day:%b}: mark"
+    page.get_by_role("button", name=f"{cell} done").click()
+    expect(page.get_by_role("button", name=f"{cell} not done")).to_be_visible()
+    assert PracticeEntry.objects.get(patient=patient, day=day).source == "clinician"
     shoot(page, "t09-08-goals-practices")
 
     # The referring psychiatrist with the patient's consent, then the letter.

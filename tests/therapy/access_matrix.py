@@ -166,6 +166,7 @@ WEB = {
     "therapy:goal_edit": ("get", "therapy.write", {"pk": "therapy_goal"}),
     "therapy:practice_new": ("get", "therapy.write", P),
     "therapy:practice_edit": ("get", "therapy.write", {"pk": "therapy_practice"}),
+    "therapy:practice_day": ("post", "therapy.write", {"pk": "therapy_practice"}),
     "therapy:practice_link": ("post", "therapy.write", P),
     "therapy:practice_link_revoke": ("post", "therapy.write", {"pk": "therapy_practice_link"}),
     "therapy:care_team": ("get", "care_team.manage", P),
@@ -200,6 +201,10 @@ API = {
     "ketaflow_therapy_api_update_goal": ("therapy.write", {"goal_id": "therapy_goal"}),
     "ketaflow_therapy_api_list_practices": ("chart.view", PID),
     "ketaflow_therapy_api_create_practice": ("therapy.write", PID),
+    "ketaflow_therapy_api_record_practice_day": (
+        "therapy.write",
+        {"practice_id": "therapy_practice"},
+    ),
     "ketaflow_therapy_api_list_clinicians": ("care_team.manage", PID),
     "ketaflow_therapy_api_create_clinician": ("care_team.manage", PID),
     "ketaflow_therapy_api_update_clinician": (
@@ -229,6 +234,7 @@ BODIES = {
     "ketaflow_therapy_api_create_goal": {"title": "Sleep 7 hours (synthetic)"},
     "ketaflow_therapy_api_update_goal": {"status": "met"},
     "ketaflow_therapy_api_create_practice": {"kind": "sleep", "title": "Lights out by 23:00"},
+    "ketaflow_therapy_api_record_practice_day": {"day": "2000-01-01", "done": True},
     "ketaflow_therapy_api_create_clinician": {
         "role": "primary_care",
         "name": "Dr. Pat Primary-Synth",

@@ -79,7 +79,7 @@ def test_patient_ticks_practices_through_the_link(clinic, staff, patient, walk, 
     # The weekly grid shows it.
     weeks = selectors.practice_weeks(patient, weeks=1)
     row = next(r for r in weeks[-1].rows if r[0] == walk)
-    assert row[1][today.weekday()] == "done" and row[2] == 1
+    assert row[1][today.weekday()].state == "done" and row[2] == 1
 
 
 def test_ticks_outside_the_link_are_refused(clinic, staff, patient, make_patient, walk):
@@ -212,3 +212,147 @@ def test_plan_page_queries_are_constant(clinic, staff, patient, walk, client_for
     with CaptureQueriesContext(connection) as many:
         c.get(url)
     assert len(many) == len(few)
+
+
+def test_clinician_records_a_day_the_patient_reported(clinic, staff, patient, walk):
+    today = selectors.today(clinic)
+    entry = services.record_practice_day(
+        practice=walk, actor=staff["therapist"], day=today.isoformat(), done=True
+    )
+    assert (entry.done, entry.source, entry.link) == (True, "clinician", None)
+    ev = AuditEvent.objects.filter(clinic=clinic).latest("seq")
+    assert (ev.action, ev.actor, ev.patient) == ("create", staff["therapist"], patient)
+    assert ev.detail == {"day": today.isoformat(), "done": True, "before": None}
+    # Pressed again: not done; still one entry, and the change is on record.
+    services.record_practice_day(practice=walk, actor=staff["prescriber"], day=today, done=False)
+    (entry,) = PracticeEntry.objects.all()
+    assert entry.done is False
+    ev = AuditEvent.objects.filter(clinic=clinic).latest("seq")
+    assert ev.action == "update" and ev.detail["before"] is True
+    # The patient's link later replaces the clinician's entry.
+    link, _raw = services.create_practice_link(patient=patient, actor=staff["therapist"])
+    services.submit_practices(link=link, ticks={(walk.pk, today.isoformat())})
+    (entry,) = PracticeEntry.objects.all()
+    assert (entry.done, entry.source) == (True, "link")
+
+
+@pytest.mark.parametrize(
+    ("make_day", "message"),
+    [
+        (lambda today, first: "tomorrow", "YYYY-MM-DD"),
+        (lambda today, first: "2026-02-30", "YYYY-MM-DD"),
+        (lambda today, first: str(today + datetime.timedelta(days=1)), "after today"),
+        (lambda today, first: str(first - datetime.timedelta(days=1)), "the practice was set"),
+    ],
+    ids=["words", "no such date", "future", "before the practice"],
+)
+def test_recording_a_day_refuses_bad_days(clinic, staff, walk, make_day, message):
+    day = make_day(selectors.today(clinic), services.practice_first_day(walk))
+    with pytest.raises(ValidationError) as exc:
+        services.record_practice_day(practice=walk, actor=staff["therapist"], day=day, done=True)
+    assert message in " ".join(exc.value.message_dict["day"])
+    assert not PracticeEntry.objects.exists()
+
+
+def test_recording_needs_an_active_practice_and_the_write_permission(clinic, staff, walk):
+    from django.core.exceptions import PermissionDenied
+
+    today = selectors.today(clinic)
+    for role in ("nurse", "front_desk"):
+        with pytest.raises(PermissionDenied):
+            services.record_practice_day(practice=walk, actor=staff[role], day=today, done=True)
+    services.save_practice(
+        patient=walk.patient,
+        actor=staff["therapist"],
+        data={"kind": "exercise", "title": walk.title, "days_per_week": "5"},
+        practice=walk,
+    )  # unchecked "active": stopped
+    with pytest.raises(ValidationError) as exc:
+        services.record_practice_day(practice=walk, actor=staff["therapist"], day=today, done=True)
+    assert "stopped" in exc.value.message_dict["practice"][0]
+    assert not PracticeEntry.objects.exists()
+
+
+def test_grid_buttons_record_days_in_the_browser_and_the_api(
+    clinic, staff, patient, walk, client_for
+):
+    today = selectors.today(clinic)
+    c = client_for(staff["therapist"])
+    page = c.get(f"/therapy/patients/{patient.pk}/plan/").content.decode()
+    assert f'action="/therapy/practices/{walk.pk}/day/"' in page and "mark done" in page
+    # htmx: the grid comes back with the day marked
+    r = c.post(
+        f"/therapy/practices/{walk.pk}/day/",
+        {"day": today.isoformat(), "done": "1"},
+        HTTP_HX_REQUEST="true",
+    )
+    grid = r.content.decode()
+    assert r.status_code == 200 and grid.startswith('<div id="kf-practice-grid">')
+    assert "1 of 5" in grid and "mark not done" in grid
+    # bad input: the grid says why, nothing is stored
+    r = c.post(
+        f"/therapy/practices/{walk.pk}/day/",
+        {"day": "not a day", "done": "1"},
+        HTTP_HX_REQUEST="true",
+    )
+    assert 'role="alert"' in r.content.decode() and "YYYY-MM-DD" in r.content.decode()
+    # without htmx: back to the page with a message
+    r = c.post(f"/therapy/practices/{walk.pk}/day/", {"day": today.isoformat(), "done": "0"})
+    assert r.status_code == 302 and r["Location"] == f"/therapy/patients/{patient.pk}/plan/"
+    assert PracticeEntry.objects.get().done is False
+    # a nurse sees the grid without buttons
+    nurse_page = client_for(staff["nurse"]).get(f"/therapy/patients/{patient.pk}/plan/")
+    assert "/day/" not in nurse_page.content.decode()
+    # API
+    yesterday = (today - datetime.timedelta(days=1)).isoformat()
+    r = c.post(
+        f"/api/v1/therapy/practices/{walk.pk}/days",
+        {"day": yesterday, "done": True},
+        content_type="application/json",
+    )
+    assert r.status_code == 200, r.content
+    assert r.json() == {
+        "practice_id": walk.pk,
+        "day": yesterday,
+        "done": True,
+        "source": "clinician",
+    }
+    r = c.post(
+        f"/api/v1/therapy/practices/{walk.pk}/days",
+        {"day": "31/12/2026"},
+        content_type="application/json",
+    )
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "day"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_clinicians_and_the_link_recording_the_same_day_at_once(
+    clinic, staff, patient, walk, monkeypatch
+):
+    import time
+
+    from ketaflow.testing.concurrency import at_once
+
+    def slowly(fn):  # every writer reaches "is there an entry?" at about the same moment
+        def slow(*args, **kwargs):
+            time.sleep(0.2)
+            return fn(*args, **kwargs)
+
+        return slow
+
+    monkeypatch.setattr(services, "practice_first_day", slowly(services.practice_first_day))
+    monkeypatch.setattr(services, "link_days", slowly(services.link_days))
+    today = selectors.today(clinic)
+    link, _raw = services.create_practice_link(patient=patient, actor=staff["therapist"])
+    results = at_once(
+        lambda: services.record_practice_day(
+            practice=walk, actor=staff["therapist"], day=today, done=True
+        ),
+        lambda: services.record_practice_day(
+            practice=walk, actor=staff["prescriber"], day=today, done=False
+        ),
+        lambda: services.submit_practices(link=link, ticks={(walk.pk, today.isoformat())}),
+    )
+    assert not any(isinstance(r, Exception) for r in results), results
+    assert PracticeEntry.objects.filter(practice=walk, day=today).count() == 1
+    assert AuditEvent.objects.filter(object_type="therapy.practiceentry").count() == 2

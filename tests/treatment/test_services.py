@@ -1,12 +1,11 @@
 import datetime
-import threading
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import connection
 
 from ketaflow.audit.models import AuditEvent
 from ketaflow.scheduling.models import Appointment
+from ketaflow.testing.concurrency import at_once
 from ketaflow.treatment import selectors, services
 from ketaflow.treatment.models import (
     RemsForm,
@@ -395,67 +394,28 @@ def test_escalation_after_clinic_delay(build, staff, mailoutbox, clinic):
     assert services.escalate_due(later) == 0
 
 
-def _retrying(fn, results, label):
-    """SQLite's in-memory shared-cache test database reports a held write lock at once
-    ("table is locked") instead of waiting: retry as a busy timeout would. PostgreSQL blocks
-    on SELECT ... FOR UPDATE."""
-    import time
-
-    from django.db import OperationalError
-
-    try:
-        for _ in range(300):
-            try:
-                fn()
-                results.append(label)
-                return
-            except services.AlreadyAcknowledged as exc:
-                results.append("already: " + " ".join(exc.messages))
-                return
-            except OperationalError as exc:
-                if "locked" not in str(exc):
-                    raise
-                time.sleep(0.01)
-        results.append("gave up")
-    finally:
-        connection.close()
-
-
 @pytest.mark.django_db(transaction=True)
 def test_two_nurses_vitals_and_acknowledgements_at_once(build, staff, make_user, clinic):
     s = build("monitoring")
     alert = vit(s, staff["nurse"], spo2=89).raised[0]
     other = make_user(clinic, "nurse")
     n = VitalSign.objects.filter(session=s).count()
-    results = []
-    barrier = threading.Barrier(4)
-
-    def record(user, spo2):
-        barrier.wait()
-        _retrying(lambda: vit(s, user, spo2=spo2), results, "vitals")
 
     def ack(user):
-        barrier.wait()
-        _retrying(
-            lambda: services.acknowledge_alert(
-                alert_id=alert.pk, clinic=clinic, actor=user, action="observe"
-            ),
-            results,
-            "ack",
+        return services.acknowledge_alert(
+            alert_id=alert.pk, clinic=clinic, actor=user, action="observe"
         )
 
-    threads = [
-        threading.Thread(target=record, args=(staff["nurse"], 96)),
-        threading.Thread(target=record, args=(other, 97)),
-        threading.Thread(target=ack, args=(staff["nurse"],)),
-        threading.Thread(target=ack, args=(other,)),
-    ]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert results.count("vitals") == 2 and results.count("ack") == 1
-    assert any(r.startswith("already: Already acknowledged by Test User") for r in results)
+    results = at_once(
+        lambda: vit(s, staff["nurse"], spo2=96),
+        lambda: vit(s, other, spo2=97),
+        lambda: ack(staff["nurse"]),
+        lambda: ack(other),
+    )
+    assert not any(isinstance(r, Exception) for r in results[:2]), results
+    refused = [r for r in results[2:] if isinstance(r, Exception)]
+    assert len(refused) == 1 and isinstance(refused[0], services.AlreadyAcknowledged)
+    assert " ".join(refused[0].messages).startswith("Already acknowledged by Test User")
     assert VitalSign.objects.filter(session=s).count() == n + 2
     alert.refresh_from_db()
     assert alert.acknowledged_at is not None
