@@ -406,7 +406,8 @@ def practice_edit(request, pk):
 @require_POST
 def practice_day(request, pk):
     """A clinician records one day of a practice as done or not done (the grid's buttons);
-    htmx gets the grid back, a plain form post returns to the page it came from."""
+    htmx gets the grid back (as many weeks as it showed), a plain form post returns to the
+    goals-and-practices page."""
     practice = selectors.get_object(Practice, request.clinic, pk)
     patient = _chart_patient(request, practice.patient_id)
     error = ""
@@ -420,7 +421,9 @@ def practice_day(request, pk):
     except (ValidationError, PermissionDenied) as exc:
         error = _msg(exc)
     if request.htmx:
-        context = {"patient": patient, "weeks": selectors.practice_weeks(patient), "error": error}
+        shown = request.POST.get("weeks", "")
+        n = min(int(shown), 8) if shown.isdigit() and int(shown) > 0 else 4
+        context = {"weeks": selectors.practice_weeks(patient, weeks=n), "error": error}
         return render(request, "therapy/_grid.html", {**context, "can_write": True})
     if error:
         messages.error(request, error)

@@ -289,6 +289,13 @@ def test_grid_buttons_record_days_in_the_browser_and_the_api(
     grid = r.content.decode()
     assert r.status_code == 200 and grid.startswith('<div id="kf-practice-grid">')
     assert "1 of 5" in grid and "mark not done" in grid
+    assert grid.count("<table") == 4  # the plan page's four weeks (the course view shows two)
+    r = c.post(
+        f"/therapy/practices/{walk.pk}/day/",
+        {"day": today.isoformat(), "done": "1", "weeks": "2"},
+        HTTP_HX_REQUEST="true",
+    )
+    assert r.content.decode().count("<table") == 2
     # bad input: the grid says why, nothing is stored
     r = c.post(
         f"/therapy/practices/{walk.pk}/day/",
