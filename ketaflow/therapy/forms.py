@@ -107,10 +107,22 @@ class ClinicianForm(forms.ModelForm):
         }
         labels = {"consent_withdrawn_on": "consent withdrawn on"}
 
+    def __init__(self, *args, today=None, **kwargs):
+        """``today``: the clinic's local date; consent is recorded after it is given or
+        withdrawn, so neither date may lie after it."""
+        super().__init__(*args, **kwargs)
+        self.today = today
+
     def clean(self):
         data = super().clean()
         given, expires = data.get("consent_given_on"), data.get("consent_expires_on")
         withdrawn = data.get("consent_withdrawn_on")
+        if self.today is not None:
+            for name, value in (("consent_given_on", given), ("consent_withdrawn_on", withdrawn)):
+                if value and value > self.today:
+                    self.add_error(
+                        name, f"Cannot be after today ({self.today:%Y-%m-%d} at the clinic)."
+                    )
         if expires and not given:
             self.add_error("consent_given_on", "Enter when the patient gave the consent.")
         if given and expires and expires < given:

@@ -664,7 +664,7 @@ def save_clinician(
     require_permission(actor, "care_team.manage", patient.clinic)
     if clinician is not None and clinician.patient_id != patient.pk:
         raise ValidationError({"clinician": ["Not this patient's clinician."]})
-    form = ClinicianForm(data, instance=clinician)
+    form = ClinicianForm(data, instance=clinician, today=selectors.today(patient.clinic))
     if not form.is_valid():
         raise ValidationError(_form_errors(form))
     creating = clinician is None

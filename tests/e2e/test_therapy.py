@@ -170,7 +170,9 @@ def test_therapist_runs_a_kap_cycle_and_sends_a_letter(
     page.get_by_label("Role").select_option("psychiatrist")
     page.get_by_label("Name").fill("Dr. Rhea Referrer-Synth")
     page.get_by_label("Email").fill("referrer@example.test")
-    page.get_by_label("Consent to share given on").fill(datetime.date.today().isoformat())
+    page.get_by_label("Consent to share given on").fill(
+        therapy_selectors.today(patient.clinic).isoformat()
+    )
     page.get_by_role("button", name="Save").click()
     expect(page.get_by_text("Consent valid")).to_be_visible()
     page.get_by_role("link", name="Write a progress letter").click()

@@ -10,7 +10,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 
 from ketaflow.audit.models import AuditEvent
 from ketaflow.measures import services as measures
-from ketaflow.therapy import services
+from ketaflow.therapy import selectors, services
 from ketaflow.therapy.models import OutsideClinician
 
 
@@ -162,6 +162,26 @@ def test_consent_is_recorded_with_who_recorded_it(staff, patient):
         )
     assert "consent_expires_on" in exc.value.message_dict
     assert OutsideClinician.objects.get(pk=r.pk).consent_expires_on is None
+
+
+def test_consent_dates_cannot_lie_after_the_clinics_today(staff, patient):
+    r = _clinician(patient, staff)
+    before = OutsideClinician.objects.get(pk=r.pk).consent_given_on
+    today = selectors.today(patient.clinic)
+    tomorrow = (today + datetime.timedelta(days=1)).isoformat()
+    for field in ("consent_given_on", "consent_withdrawn_on"):
+        data = {"role": "psychiatrist", "name": r.name, "active": "on"}
+        data |= {"consent_given_on": before.isoformat(), field: tomorrow}
+        with pytest.raises(ValidationError) as exc:
+            services.save_clinician(patient=patient, actor=staff["nurse"], clinician=r, data=data)
+        assert exc.value.message_dict[field] == [
+            f"Cannot be after today ({today:%Y-%m-%d} at the clinic)."
+        ]
+    assert OutsideClinician.objects.get(pk=r.pk).consent_given_on == before
+    data = {"role": "psychiatrist", "name": r.name, "active": "on"}
+    data["consent_given_on"] = today.isoformat()
+    saved = services.save_clinician(patient=patient, actor=staff["nurse"], clinician=r, data=data)
+    assert saved.consent_status(today) == "valid"
 
 
 def test_web_letter_flow(clinic, staff, patient, kap, history, client_for, mailoutbox):
