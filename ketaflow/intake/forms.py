@@ -175,6 +175,7 @@ class PublicRequestForm(forms.Form):
 
     def __init__(self, *args, clinic, **kwargs):
         super().__init__(*args, **kwargs)
+        self.clinic = clinic
         self.fields["preferred_location"].queryset = Location.objects.filter(clinic=clinic)
         self.fields["date_of_birth"].input_formats = ["%Y-%m-%d", "%m/%d/%Y"]
         self.fields["website"].widget.attrs.update({"tabindex": "-1", "autocomplete": "off"})
@@ -199,7 +200,7 @@ class PublicRequestForm(forms.Form):
 
     def clean_date_of_birth(self):
         dob = self.cleaned_data["date_of_birth"]
-        if dob > timezone.localdate():
+        if dob > self.clinic.today():
             raise forms.ValidationError("Date of birth cannot be in the future.")
         if dob < datetime.date(1900, 1, 1):
             raise forms.ValidationError("Date of birth must be on or after 1900-01-01.")

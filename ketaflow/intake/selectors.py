@@ -136,7 +136,7 @@ def case_for(assessment: Assessment, patient, route: str) -> rules.Case:
     conditions |= {code for code, attr in OWN_FIELDS.items() if getattr(assessment, attr)}
     data = {
         "route": route,
-        "age": patient.age_on(timezone.localdate()),
+        "age": patient.age_on(patient.clinic.today()),
         "antidepressant_trials": [
             {k: t[k] for k in ("drug", "adequate_dose", "weeks", "current_episode", "outcome")}
             for t in assessment.trials or ()

@@ -4,7 +4,6 @@ import datetime
 import re
 
 from django import forms
-from django.utils import timezone
 
 from ketaflow.accounts.roles import PRESCRIBER, THERAPIST
 from ketaflow.patients.models import Patient
@@ -92,7 +91,7 @@ class PatientForm(forms.ModelForm):
 
     def clean_date_of_birth(self):
         dob = self.cleaned_data["date_of_birth"]
-        today = timezone.localdate()
+        today = self.clinic.today()
         if dob > today:
             raise forms.ValidationError("Date of birth cannot be in the future.")
         if dob < datetime.date(1900, 1, 1):

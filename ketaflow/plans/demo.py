@@ -56,7 +56,7 @@ def seed(*, clinic, staff, rng):
     prescriber = staff.get(PRESCRIBER)
     if prescriber is None:
         return
-    today = services.today(clinic)
+    today = clinic.today()
     patients = (
         Patient.objects.for_clinic(clinic).filter(status__in=["active", "paused"]).order_by("mrn")
     )

@@ -219,7 +219,7 @@ def next_dose(plan) -> NextDose | None:
     step = plan.step or v.step
     protocol = protocol_of(v)
     rule = protocol.dose
-    today = services.today(plan.clinic)
+    today = plan.clinic.today()
     signed_planned = rule.planned_dose(v.step, plan.patient.age_on(v.start_date))
     follows = signed_planned is not None and Decimal(signed_planned) == v.dose_value
     signed = NextDose(

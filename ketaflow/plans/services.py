@@ -1,6 +1,5 @@
 """Writes for treatment plans: one function, one transaction, one audit event each."""
 
-import datetime
 import json
 from decimal import Decimal
 
@@ -428,7 +427,3 @@ def reset_protocol(*, clinic, actor, code: str) -> None:
         raise ValidationError({"code": ["This protocol has no clinic copy to reset."]})
     audit.record(action="delete", clinic=clinic, actor=actor, obj=row, detail={"code": code})
     row.delete()
-
-
-def today(clinic) -> datetime.date:
-    return timezone.now().astimezone(clinic.tz).date()

@@ -137,7 +137,7 @@ def plan_create(request, pk):
     entries = selectors.library(request.clinic)
     initial = {
         "prescriber": request.user.pk,
-        "start_date": services.today(request.clinic),
+        "start_date": request.clinic.today(),
         "protocol": request.GET.get("protocol", ""),
         "step": 1,
     }

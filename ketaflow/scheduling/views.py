@@ -21,10 +21,6 @@ from ketaflow.web.decorators import clinic_required
 UTC = datetime.UTC
 
 
-def _today(clinic):
-    return timezone.now().astimezone(clinic.tz).date()
-
-
 def _date(value, default):
     try:
         return datetime.date.fromisoformat(value) if value else default
@@ -72,7 +68,7 @@ def _calendar(request, days: int):
             if request.GET.get("location")
             else (locations[0] if locations else None)
         )
-    day = _date(request.GET.get("date"), _today(clinic))
+    day = _date(request.GET.get("date"), clinic.today())
     first = day - datetime.timedelta(days=day.weekday()) if days == 7 else day
     data = selectors.grid(clinic, first, days, location=location, staff=staff)
     if data["count"]:
@@ -208,7 +204,7 @@ def book(request):
         )
     )
     staff = _staff(clinic, src.get("staff"))
-    day = _date(src.get("date"), _today(clinic))
+    day = _date(src.get("date"), clinic.today())
     plan = None
     if src.get("plan"):
         from ketaflow.plans.selectors import get_plan
@@ -294,7 +290,7 @@ def book_course(request, pk):
         else (plan.patient.preferred_location or clinic.locations.first())
     )
     staff = _staff(clinic, src.get("staff"))
-    start_date = _date(src.get("start_date"), max(plan.current.start_date, _today(clinic)))
+    start_date = _date(src.get("start_date"), max(plan.current.start_date, clinic.today()))
     try:
         prefer = datetime.time.fromisoformat(src.get("prefer") or "09:00")
     except ValueError:
@@ -444,7 +440,7 @@ def settings_view(request):
             "sources": row.SOURCES,
             "types": _types_with_defaults(clinic),
             "closures": Closure.objects.filter(
-                clinic=clinic, date__gte=_today(clinic)
+                clinic=clinic, date__gte=clinic.today()
             ).select_related("location"),
             "locations": list(clinic.locations.all()),
             "staff_rows": _staff_hours_rows(clinic),
@@ -604,7 +600,7 @@ def today_panel(request):
     clinic = getattr(request, "clinic", None)
     if clinic is None or not can(request.user, "schedule.view", clinic):
         return None
-    rows = list(selectors.in_range(clinic, _today(clinic), 1))
+    rows = list(selectors.in_range(clinic, clinic.today(), 1))
     for a in rows:
         a.local_start = a.start.astimezone(clinic.tz)
     return render_to_string("scheduling/_today.html", {"rows": rows}, request=request)

@@ -1,11 +1,13 @@
 """Clinics (the tenants), their locations and treatment chairs, and staff memberships."""
 
+import datetime
 import zoneinfo
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils import timezone
 
 from ketaflow.accounts.roles import ROLE_CHOICES, ROLES
 
@@ -63,6 +65,10 @@ class Clinic(models.Model):
     @property
     def tz(self) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(self.timezone)
+
+    def today(self) -> datetime.date:
+        """The date now at the clinic (its time zone), not the server's."""
+        return timezone.now().astimezone(self.tz).date()
 
 
 class Location(models.Model):

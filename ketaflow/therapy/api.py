@@ -402,7 +402,7 @@ def list_practices(request, patient_id: int, days: int = 28):
     patient = _chart_patient(request, clinic, patient_id)
     from ketaflow.therapy.models import PracticeEntry
 
-    since = selectors.today(clinic) - datetime.timedelta(days=max(1, min(days, 366)))
+    since = clinic.today() - datetime.timedelta(days=max(1, min(days, 366)))
     audit.record_read(request, patient=patient, detail={"tab": "therapy-practices"})
     return {
         "practices": selectors.practices(patient),
@@ -513,7 +513,7 @@ def list_clinicians(request, patient_id: int):
     clinic = api_require(request, "care_team.manage")
     patient = patient_selectors.get_patient(clinic, patient_id)
     audit.record_read(request, patient=patient, detail={"tab": "care-team"})
-    today = selectors.today(clinic)
+    today = clinic.today()
     return [_clinician_out(c, today) for c in selectors.outside_clinicians(patient)]
 
 
@@ -527,7 +527,7 @@ def create_clinician(request, patient_id: int, body: ClinicianIn):
     patient = patient_selectors.get_patient(clinic, patient_id)
     data = {"active": True, **_form_data(body)}
     c = services.save_clinician(patient=patient, actor=request.user, data=data)
-    return Status(201, _clinician_out(c, selectors.today(clinic)))
+    return Status(201, _clinician_out(c, clinic.today()))
 
 
 @router.patch(
@@ -544,7 +544,7 @@ def update_clinician(request, clinician_id: int, body: ClinicianIn):
     elif c.active and "active" not in body.model_dump(exclude_unset=True):
         data["active"] = True
     c = services.save_clinician(patient=c.patient, actor=request.user, data=data, clinician=c)
-    return _clinician_out(c, selectors.today(clinic))
+    return _clinician_out(c, clinic.today())
 
 
 # ---------------------------------------------------------------------------- letters

@@ -75,7 +75,7 @@ def care_team_overview(request, patient):
     desk (who records them) can reach them. One query."""
     if request is None or not can(request.user, "care_team.manage", request.clinic):
         return None
-    today = selectors.today(request.clinic)
+    today = request.clinic.today()
     rows = [(c, c.consent_status(today)) for c in selectors.outside_clinicians(patient, True)]
     return render_to_string(
         "therapy/_overview_care_team.html", {"patient": patient, "rows": rows}, request=request

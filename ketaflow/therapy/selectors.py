@@ -37,10 +37,6 @@ def now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
 
 
-def today(clinic) -> datetime.date:
-    return now().astimezone(clinic.tz).date()
-
-
 def settings_for(clinic) -> TherapySettings:
     return TherapySettings.objects.filter(clinic=clinic).first() or TherapySettings(clinic=clinic)
 
@@ -284,7 +280,7 @@ class Week:
 
 def practice_weeks(patient, *, weeks: int = 4, end: datetime.date | None = None) -> list[Week]:
     """A Monday-to-Sunday grid per week, newest last, of every practice (2 queries)."""
-    end = end or today(patient.clinic)
+    end = end or patient.clinic.today()
     last_monday = end - datetime.timedelta(days=end.weekday())
     first = last_monday - datetime.timedelta(weeks=weeks - 1)
     plist = practices(patient)

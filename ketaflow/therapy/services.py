@@ -520,7 +520,7 @@ def find_practice_link(raw: str) -> PracticeLink | None:
 def link_days(link: PracticeLink) -> list[datetime.date]:
     """The days the patient may tick through this link: from the week before it was made
     up to today (never the future)."""
-    today = selectors.today(link.clinic)
+    today = link.clinic.today()
     first = link.starts_on - datetime.timedelta(days=6)
     return [first + datetime.timedelta(days=i) for i in range((today - first).days + 1)][-14:]
 
@@ -610,7 +610,7 @@ def record_practice_day(*, practice: Practice, actor, day, done: bool) -> Practi
         day = day.date()
     if not isinstance(day, datetime.date):
         raise ValidationError({"day": ["Give the day as YYYY-MM-DD."]})
-    if day > selectors.today(practice.clinic):
+    if day > practice.clinic.today():
         raise ValidationError({"day": ["A day after today cannot be recorded."]})
     first = practice_first_day(practice)
     if day < first:
@@ -664,7 +664,7 @@ def save_clinician(
     require_permission(actor, "care_team.manage", patient.clinic)
     if clinician is not None and clinician.patient_id != patient.pk:
         raise ValidationError({"clinician": ["Not this patient's clinician."]})
-    form = ClinicianForm(data, instance=clinician, today=selectors.today(patient.clinic))
+    form = ClinicianForm(data, instance=clinician, today=patient.clinic.today())
     if not form.is_valid():
         raise ValidationError(_form_errors(form))
     creating = clinician is None
@@ -807,7 +807,7 @@ def send_letter(*, letter, actor) -> LetterSend:
     if not letter.is_signed:
         raise ValidationError({"status": ["Sign the letter before sending it."]})
     r = OutsideClinician.objects.get(pk=letter.recipient_id)
-    status = r.consent_status(selectors.today(letter.clinic))
+    status = r.consent_status(letter.clinic.today())
     if status != "valid":
         reason = {
             "none": "no consent to share with this clinician is recorded",

@@ -483,7 +483,7 @@ def practice_link_revoke(request, pk):
 @clinic_required("care_team.manage")
 def care_team(request, pk):
     patient = patient_selectors.get_patient(request.clinic, pk)
-    today = selectors.today(request.clinic)
+    today = request.clinic.today()
     audit.record_read(request, patient=patient, detail={"tab": "care-team"})
     rows = [(c, c.consent_status(today)) for c in selectors.outside_clinicians(patient)]
     return render(
@@ -584,7 +584,7 @@ def _letter(request, pk):
 def letter_detail(request, pk):
     letter = _letter(request, pk)
     audit.record_read(request, patient=letter.patient, obj=letter)
-    today = selectors.today(request.clinic)
+    today = request.clinic.today()
     return render(
         request,
         "therapy/letter.html",

@@ -44,7 +44,7 @@ def _at(request, value):
             t = datetime.time.fromisoformat(value)
         except ValueError:
             return None
-        today = timezone.now().astimezone(request.clinic.tz).date()
+        today = request.clinic.today()
         parsed = datetime.datetime.combine(today, t)
     return timezone.make_aware(parsed, request.clinic.tz) if timezone.is_naive(parsed) else parsed
 
@@ -557,7 +557,7 @@ def rems_form(request, pk):
 
 @clinic_required("rems.sign")
 def rems_list(request):
-    today = timezone.now().astimezone(request.clinic.tz).date()
+    today = request.clinic.today()
     forms = [(f, selectors.rems_status(f, today)) for f in selectors.rems_forms(request.clinic)]
     return render(request, "treatment/rems_list.html", {"forms": forms, "today": today})
 

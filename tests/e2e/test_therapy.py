@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from ketaflow.therapy import selectors as therapy_selectors
 from ketaflow.therapy.models import PracticeEntry, ProgressLetter, TherapyNote
 from ketaflow.treatment import builder, services
 
@@ -157,7 +156,7 @@ def test_therapist_runs_a_kap_cycle_and_sends_a_letter(
     page.goto(f"/therapy/patients/{patient.pk}/plan/")
     expect(page.get_by_text("PHQ-9 below 10")).to_be_visible()
     # The therapist records a day the patient mentioned in session: the grid updates in place.
-    day = therapy_selectors.today(patient.clinic) - datetime.timedelta(days=1)
+    day = patient.clinic.today() - datetime.timedelta(days=1)
     cell = f"Walk 20 minutes {day:%a} {day.day} {day:%b}: mark"
     page.get_by_role("button", name=f"{cell} done").click()
     expect(page.get_by_role("button", name=f"{cell} not done")).to_be_visible()
@@ -170,9 +169,7 @@ def test_therapist_runs_a_kap_cycle_and_sends_a_letter(
     page.get_by_label("Role").select_option("psychiatrist")
     page.get_by_label("Name").fill("Dr. Rhea Referrer-Synth")
     page.get_by_label("Email").fill("referrer@example.test")
-    page.get_by_label("Consent to share given on").fill(
-        therapy_selectors.today(patient.clinic).isoformat()
-    )
+    page.get_by_label("Consent to share given on").fill(patient.clinic.today().isoformat())
     page.get_by_role("button", name="Save").click()
     expect(page.get_by_text("Consent valid")).to_be_visible()
     page.get_by_role("link", name="Write a progress letter").click()

@@ -123,3 +123,22 @@ def test_mrn_cannot_be_cleared(clinic, staff, patient):
     with pytest.raises(ValidationError) as exc:
         services.update_patient(patient=patient, actor=staff["owner"], data={"mrn": ""})
     assert "required" in exc.value.message_dict["mrn"][0]
+
+
+def test_date_of_birth_is_checked_against_the_clinics_date_not_the_servers(
+    clinic, staff, monkeypatch
+):
+    # 02:00 UTC on 4 December is still 3 December in New York.
+    instant = datetime.datetime(2026, 12, 4, 2, 0, tzinfo=datetime.UTC)
+    monkeypatch.setattr("django.utils.timezone.now", lambda: instant)
+    assert clinic.timezone == "America/New_York"
+    assert clinic.today() == datetime.date(2026, 12, 3)
+    with pytest.raises(ValidationError) as exc:
+        services.create_patient(
+            clinic=clinic, actor=staff["owner"], data={**VALID, "date_of_birth": "2026-12-04"}
+        )
+    assert exc.value.message_dict["date_of_birth"] == ["Date of birth cannot be in the future."]
+    born = services.create_patient(
+        clinic=clinic, actor=staff["owner"], data={**VALID, "date_of_birth": "2026-12-03"}
+    )
+    assert born.date_of_birth == datetime.date(2026, 12, 3)

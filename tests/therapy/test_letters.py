@@ -10,7 +10,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 
 from ketaflow.audit.models import AuditEvent
 from ketaflow.measures import services as measures
-from ketaflow.therapy import selectors, services
+from ketaflow.therapy import services
 from ketaflow.therapy.models import OutsideClinician
 
 
@@ -167,7 +167,7 @@ def test_consent_is_recorded_with_who_recorded_it(staff, patient):
 def test_consent_dates_cannot_lie_after_the_clinics_today(staff, patient):
     r = _clinician(patient, staff)
     before = OutsideClinician.objects.get(pk=r.pk).consent_given_on
-    today = selectors.today(patient.clinic)
+    today = patient.clinic.today()
     tomorrow = (today + datetime.timedelta(days=1)).isoformat()
     for field in ("consent_given_on", "consent_withdrawn_on"):
         data = {"role": "psychiatrist", "name": r.name, "active": "on"}

@@ -53,7 +53,7 @@ def test_link_stores_only_the_hash_and_is_shown_once(clinic, staff, patient, wal
 
 def test_patient_ticks_practices_through_the_link(clinic, staff, patient, walk, journal):
     _link, raw = services.create_practice_link(patient=patient, actor=staff["therapist"])
-    today = selectors.today(clinic)
+    today = clinic.today()
     yesterday = today - datetime.timedelta(days=1)
     anon = Client(enforce_csrf_checks=True)  # no session, no CSRF token: the token is the key
     page = anon.get(f"/therapy/r/{raw}/")
@@ -90,7 +90,7 @@ def test_ticks_outside_the_link_are_refused(clinic, staff, patient, make_patient
         data={"kind": "sleep", "title": "Bed by 23:00", "days_per_week": "7", "active": "on"},
     )
     link, raw = services.create_practice_link(patient=patient, actor=staff["therapist"])
-    today = selectors.today(clinic)
+    today = clinic.today()
     with pytest.raises(ValidationError):
         services.submit_practices(link=link, ticks={(theirs.pk, today.isoformat())})
     future = today + datetime.timedelta(days=1)
@@ -199,7 +199,7 @@ def test_plan_page_queries_are_constant(clinic, staff, patient, walk, client_for
             clinic=clinic,
             practice=p,
             patient=patient,
-            day=selectors.today(clinic),
+            day=clinic.today(),
             done=True,
             source="clinician",
             recorded_at=selectors.now(),
@@ -215,7 +215,7 @@ def test_plan_page_queries_are_constant(clinic, staff, patient, walk, client_for
 
 
 def test_clinician_records_a_day_the_patient_reported(clinic, staff, patient, walk):
-    today = selectors.today(clinic)
+    today = clinic.today()
     entry = services.record_practice_day(
         practice=walk, actor=staff["therapist"], day=today.isoformat(), done=True
     )
@@ -247,7 +247,7 @@ def test_clinician_records_a_day_the_patient_reported(clinic, staff, patient, wa
     ids=["words", "no such date", "future", "before the practice"],
 )
 def test_recording_a_day_refuses_bad_days(clinic, staff, walk, make_day, message):
-    day = make_day(selectors.today(clinic), services.practice_first_day(walk))
+    day = make_day(clinic.today(), services.practice_first_day(walk))
     with pytest.raises(ValidationError) as exc:
         services.record_practice_day(practice=walk, actor=staff["therapist"], day=day, done=True)
     assert message in " ".join(exc.value.message_dict["day"])
@@ -257,7 +257,7 @@ def test_recording_a_day_refuses_bad_days(clinic, staff, walk, make_day, message
 def test_recording_needs_an_active_practice_and_the_write_permission(clinic, staff, walk):
     from django.core.exceptions import PermissionDenied
 
-    today = selectors.today(clinic)
+    today = clinic.today()
     for role in ("nurse", "front_desk"):
         with pytest.raises(PermissionDenied):
             services.record_practice_day(practice=walk, actor=staff[role], day=today, done=True)
@@ -276,7 +276,7 @@ def test_recording_needs_an_active_practice_and_the_write_permission(clinic, sta
 def test_grid_buttons_record_days_in_the_browser_and_the_api(
     clinic, staff, patient, walk, client_for
 ):
-    today = selectors.today(clinic)
+    today = clinic.today()
     c = client_for(staff["therapist"])
     page = c.get(f"/therapy/patients/{patient.pk}/plan/").content.decode()
     assert f'action="/therapy/practices/{walk.pk}/day/"' in page and "mark done" in page
@@ -349,7 +349,7 @@ def test_clinicians_and_the_link_recording_the_same_day_at_once(
 
     monkeypatch.setattr(services, "practice_first_day", slowly(services.practice_first_day))
     monkeypatch.setattr(services, "link_days", slowly(services.link_days))
-    today = selectors.today(clinic)
+    today = clinic.today()
     link, _raw = services.create_practice_link(patient=patient, actor=staff["therapist"])
     results = at_once(
         lambda: services.record_practice_day(
