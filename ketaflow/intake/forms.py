@@ -4,7 +4,6 @@ import datetime
 import re
 
 from django import forms
-from django.utils import timezone
 
 from ketaflow.clinical import eligibility as rules
 from ketaflow.clinical import instruments
@@ -287,8 +286,9 @@ class AssessmentForm(forms.ModelForm):
             "substance_use_disorder": "Substance use disorder (including prior ketamine, PCP or opioid misuse)"
         }
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, clinic, **kwargs):
         super().__init__(*args, **kwargs)
+        self.clinic = clinic
         self.fields["episode_start"].input_formats = ["%Y-%m-%d", "%m/%d/%Y"]
         for name in ("suicide_attempts", "hospitalisations"):
             self.fields[name].max_value = 99
@@ -320,7 +320,7 @@ class AssessmentForm(forms.ModelForm):
 
     def clean_episode_start(self):
         value = self.cleaned_data.get("episode_start")
-        if value and value > timezone.localdate():
+        if value and value > self.clinic.today():
             raise forms.ValidationError("The episode cannot start in the future.")
         return value
 

@@ -270,6 +270,7 @@ def assessment_edit(request, pk):
     source = draft or current  # a new assessment after a signed one starts from its content
     form = forms.AssessmentForm(
         request.POST or None,
+        clinic=request.clinic,
         instance=source if draft else None,
         initial=_initial_from(source) if source and not draft else None,
     )

@@ -119,7 +119,7 @@ def list_appointments(
     """Appointments from ``day`` (clinic time zone, default today) for ``days`` days."""
     clinic = api_require(request, "schedule.view")
     limit, offset, days = max(1, min(limit, 500)), max(0, offset), max(1, min(days, 31))
-    day = day or datetime.datetime.now(UTC).astimezone(clinic.tz).date()
+    day = day or clinic.today()
     location = selectors.get_location(clinic, location_id) if location_id else None
     qs = selectors.in_range(clinic, day, days, location=location)
     if staff_id:

@@ -405,7 +405,7 @@ def propose_course(
         return p["slot"].start.astimezone(tz).date() if p["slot"] else p["target"]
 
     before, after_each, after_course = [], {}, []
-    today = timezone.now().astimezone(tz).date()
+    today = clinic.today()
     existing = set()
     if companions:
         from ketaflow.scheduling.models import Appointment as A

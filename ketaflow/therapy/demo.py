@@ -146,8 +146,7 @@ def post_seed(*, clinic, staff, rng):
     patient = plan.patient
     if TherapyNote.all_kinds.for_clinic(clinic).filter(patient=patient).exists():
         return
-    tz = clinic.tz
-    today = datetime.datetime.now(UTC).astimezone(tz).date()
+    today = clinic.today()
     dose_day = _free_day(plan, today)
     prep_day = min(plan.current.start_date, dose_day) - datetime.timedelta(days=3)
     prep = _appointment(

@@ -112,6 +112,9 @@ class ClinicianForm(forms.ModelForm):
         withdrawn, so neither date may lie after it."""
         super().__init__(*args, **kwargs)
         self.today = today
+        if today is not None:
+            for name in ("consent_given_on", "consent_withdrawn_on"):
+                self.fields[name].widget.attrs["max"] = today.isoformat()
 
     def clean(self):
         data = super().clean()

@@ -504,7 +504,7 @@ def clinician_new(request, pk):
     return _model_form_page(
         request,
         patient=patient,
-        form=forms.ClinicianForm(request.POST or None),
+        form=forms.ClinicianForm(request.POST or None, today=request.clinic.today()),
         template="therapy/form.html",
         save=lambda data: services.save_clinician(patient=patient, actor=request.user, data=data),
         ok="Clinician saved.",
@@ -521,7 +521,9 @@ def clinician_edit(request, pk):
     return _model_form_page(
         request,
         patient=patient,
-        form=forms.ClinicianForm(request.POST or None, instance=clinician),
+        form=forms.ClinicianForm(
+            request.POST or None, instance=clinician, today=request.clinic.today()
+        ),
         template="therapy/form.html",
         save=lambda data: services.save_clinician(
             patient=patient, actor=request.user, data=data, clinician=clinician
