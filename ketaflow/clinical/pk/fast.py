@@ -33,8 +33,9 @@ import bisect
 import itertools
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
+from types import MappingProxyType
+from typing import NamedTuple
 
 import numpy as np
 from scipy.optimize import brentq
@@ -69,12 +70,13 @@ UNIFORM_MIN_POINTS = 16
 
 
 def _uniform_step(t: np.ndarray) -> float | None:
-    """The spacing of ``t`` if it is an exactly uniform increasing grid, else None."""
+    """The spacing of ``t`` if it is an exactly uniform increasing grid, else None.
+    (Such a grid is sorted and finite: its differences all equal one finite step.)"""
     if t.size <= UNIFORM_MIN_POINTS:
         return None
     d = t[1:] - t[:-1]
     h = float(d[0])
-    return h if h > 0 and bool((d == h).all()) else None
+    return h if 0 < h < math.inf and bool((d == h).all()) else None
 
 
 @lru_cache(maxsize=64)
@@ -98,63 +100,67 @@ class _UniformGrid:
     curves to the direct formula.
     """
 
-    def __init__(self, lam: np.ndarray, h: float, m: int):
-        self.lam = lam.tolist()
+    def __init__(self, lam: np.ndarray, lam_list: list[float], h: float, m: int):
+        self.lam = lam_list
         self.r_len = math.isqrt(m - 1) + 1  # r_len**2 >= m
         self.q_len = -(-m // self.r_len)
         x = np.multiply.outer(lam * h, _grid_steps(self.q_len, self.r_len))
         x = np.exp(np.maximum(x, EXP_FLOOR / 3, out=x), out=x)
         self.a, self.b = x[:, : self.q_len], x[:, self.q_len :]
 
-    def sums(self, coef: np.ndarray, tau0: float, m: int) -> np.ndarray:
+    def sums(self, coef: list[list[float]], tau0: float, m: int) -> np.ndarray:
         """``coef @ exp(outer(lam, tau0 + h * arange(m)))``: shape ``(n_out, m)``."""
         start = [math.exp(max(li * tau0, EXP_FLOOR)) for li in self.lam]
+        w = np.array([[c * s for c, s in zip(row, start, strict=True)] for row in coef])
         q = -(-m // self.r_len)
-        rows = (coef * start)[:, :, None] * self.a[:, :q]  # (n_out, n, q)
+        rows = w[:, :, None] * self.a[:, :q]  # (n_out, n, q)
         return (rows.transpose(0, 2, 1) @ self.b).reshape(len(coef), -1)[:, :m]
 
 
-@dataclass(frozen=True)
-class Modes:
+class Modes(NamedTuple):
     """Modal decomposition of one subject's system.
 
     ``lam``: eigenvalues (1/min, all negative), shape ``(n,)``.  ``coef[name][j, i]``:
     ng/mL of output ``name`` per mg put into compartment ``j``, carried by mode ``i``
-    (rows of compartments that take no input are NaN).  ``inputs``/``extra`` are the
+    (only the compartments that take input have rows).  ``inputs``/``extra`` are the
     route map and dosing constants :func:`.solver.dose_events` needs.
     """
 
     lam: np.ndarray
     coef: Mapping[str, np.ndarray]
     inputs: Mapping[str, int]
-    extra: Mapping[str, object] = field(default_factory=dict)
+    extra: Mapping[str, object] = MappingProxyType({})
     method: str = "eigen-decomposition"
+
+
+# A mammillary model takes its doses into, and is measured in, the central compartment.
+_CENTRAL_INPUT = MappingProxyType({"iv": 0})
 
 
 def _frozen(a) -> np.ndarray:
     a = np.array(a, dtype=float)
-    a.flags.writeable = False
+    a.setflags(write=False)
     return a
 
 
-def _cubic_roots(a2: float, a1: float, a0: float) -> list[float]:
+def _cubic_roots(a2: float, a1: float, a0: float) -> list[float] | None:
     """Roots of x^3 - a2 x^2 + a1 x - a0 (three real positive roots for a
-    mammillary model), trigonometric form polished by two Newton steps."""
+    mammillary model): the trigonometric form, each root polished by a Newton step
+    (the small root loses digits to cancellation in the trigonometric form).  ``None``
+    for a triple root (p = 0); the caller's separation check catches roots that are
+    merely close."""
     p = a1 - a2 * a2 / 3.0
+    if not p < 0.0:
+        return None
     q = 2.0 * a2**3 / 27.0 - a1 * a2 / 3.0 + a0
-    if p >= 0.0:
-        raise ArithmeticError("characteristic cubic without three distinct real roots")
     r = math.sqrt(-p / 3.0)
-    arg = max(-1.0, min(1.0, q / (2.0 * r**3)))
-    theta = math.acos(arg) / 3.0
+    theta = math.acos(max(-1.0, min(1.0, q / (2.0 * r**3)))) / 3.0
     roots = []
     for k in range(3):
         x = a2 / 3.0 + 2.0 * r * math.cos(theta - 2.0 * math.pi * k / 3.0)
-        for _ in range(2):
-            f = ((x - a2) * x + a1) * x - a0
-            d = (3.0 * x - 2.0 * a2) * x + a1
-            if d != 0.0:
-                x -= f / d
+        d = (3.0 * x - 2.0 * a2) * x + a1
+        if d != 0.0:
+            x -= (((x - a2) * x + a1) * x - a0) / d
         roots.append(x)
     return roots
 
@@ -178,28 +184,22 @@ def _mammillary_modes(v1, k10, k12, k21, k13=None, k31=None) -> Modes | None:
         a0 = k10 * k21 * k31
         alphas = _cubic_roots(a2, a1, a0)
         backs = (k21, k31)
+    if alphas is None or not min(alphas) > 0:
+        return None
     scale = NG_PER_ML_PER_MG_PER_L / v1
     coef = []
     for i, ai in enumerate(alphas):
-        num = scale
+        num, den = scale, 1.0
         for k in backs:
             num *= k - ai
-        den = 1.0
         for m, am in enumerate(alphas):
             if m != i:
-                gap = am - ai
-                if not abs(gap) > MIN_ROOT_SEPARATION * max(am, ai) or not ai > 0:
+                if not abs(am - ai) > MIN_ROOT_SEPARATION * max(am, ai):  # (False for NaN)
                     return None
-                den *= gap
+                den *= am - ai
         coef.append(num / den)
-    nan = [math.nan] * len(alphas)
-    rows = _frozen([coef] + [nan] * (len(alphas) - 1))
-    return Modes(
-        lam=_frozen([-a for a in alphas]),
-        coef={"ketamine": rows},
-        inputs={"iv": 0},
-        method="closed-form mammillary",
-    )
+    both = _frozen([[-a for a in alphas], coef])  # one array: rates, then coefficients
+    return Modes(both[0], {"ketamine": both[1:]}, _CENTRAL_INPUT, method="closed-form mammillary")
 
 
 def _eigen_modes(model: PKModel, weight_kg: float, age, scaling: str) -> Modes | None:
@@ -242,7 +242,7 @@ def decompose(
     callers then use the matrix-exponential path.  Cached per parameter set for the
     registered models (a modified :class:`PKModel` is decomposed every time)."""
     model = get_model(model) if isinstance(model, str) else model
-    scaling = check_scaling(model, scaling)
+    scaling = model.default_scaling if scaling is None else check_scaling(model, scaling)
     w = float(weight_kg)
     if not math.isfinite(w) or w <= 0:
         raise ValueError("weight must be a positive number of kg")
@@ -259,63 +259,87 @@ class Curve:
     """A solved single-subject regimen, all outputs at once.
 
     ``boluses``/``rates`` come from :func:`.solver.dose_events` (float amounts).
-    Segments start at every dose time and infusion start/stop ("breakpoints");
-    ``_arr[o, k, 0, i]`` is the part of output ``o`` carried by mode ``i`` at the start
-    of segment ``k``, ``_arr[o, k, 1, i]`` its constant input divided by the rate and
-    ``_arr[o, k, 2, i]`` its coefficient in dC/dt.
+    Segments start at every dose time and infusion start/stop ("breakpoints").
     """
 
     def __init__(self, modes: Modes, boluses, rates, names: Sequence[str]):
         self.modes = modes
         self.names = tuple(names)
-        lam = modes.lam.tolist()
-        n = len(lam)
         # Plain Python floats: for a handful of modes and doses this is several
         # times faster than NumPy calls on tiny arrays.
-        rows = [
-            {j: modes.coef[nm][j].tolist() for j in {b[0] for b in boluses} | {r[0] for r in rates}}
-            for nm in self.names
-        ]
-        edges = sorted({b[1] for b in boluses} | {r[1] for r in rates} | {r[2] for r in rates})
-        segs: list[list] = [[] for _ in self.names]
-        on = []
-        for o, row in enumerate(rows):
-            y = [0.0] * n
-            rl = [0.0] * n
-            prev = 0.0
-            for k, e in enumerate(edges):
-                if k:
+        self._lam = lam = modes.lam.tolist()
+        self._edges = edges = sorted(
+            {b[1] for b in boluses} | {r[1] for r in rates} | {r[2] for r in rates}
+        )
+        self.rate_on = [any(a <= e < b for _, a, b, _ in rates) for e in edges]
+        # Per output and segment: (start, y, rl, r), with y the amounts carried by the
+        # modes at the start, r the constant inputs and rl = r / lambda.  The lists
+        # have one entry per mode (so zip(strict=False) is safe); ``zero`` is shared.
+        zero = [0.0] * len(lam)
+        self._segs = []
+        for nm in self.names:
+            rows = modes.coef[nm].tolist()  # rows[j][i]: per mg into compartment j
+            segs = []
+            y = rl = zero
+            prev = None
+            for e, on in zip(edges, self.rate_on, strict=True):
+                if prev is not None:
                     d = e - prev
-                    y = [
-                        y[i] * math.exp(lam[i] * d) + rl[i] * math.expm1(lam[i] * d)
-                        for i in range(n)
-                    ]
+                    if rl is zero:  # free decay
+                        y = [yi * math.exp(li * d) for yi, li in zip(y, lam, strict=False)]
+                    elif y is zero:  # the first infusion: nothing carried yet
+                        y = [qi * math.expm1(li * d) for qi, li in zip(rl, lam, strict=False)]
+                    else:
+                        y = [
+                            yi * math.exp(li * d) + qi * math.expm1(li * d)
+                            for yi, qi, li in zip(y, rl, lam, strict=False)
+                        ]
                 for j, t, amt in boluses:
                     if t == e:
-                        c = row[j]
-                        y = [y[i] + c[i] * amt for i in range(n)]
-                r = [0.0] * n
-                active = False
-                for j, a, b, val in rates:
-                    if a <= e < b:
-                        active = True
-                        c = row[j]
-                        r = [r[i] + c[i] * val for i in range(n)]
-                rl = [r[i] / lam[i] for i in range(n)]
-                dc = [lam[i] * y[i] + r[i] for i in range(n)]  # dC/dt coefficients
-                segs[o].append((e, y, rl, dc))
-                if o == 0:
-                    on.append(active)
+                        y = [yi + ci * amt for yi, ci in zip(y, rows[j], strict=False)]
+                r = rl = zero
+                if on:
+                    for j, a, b, val in rates:
+                        if a <= e < b:
+                            r = [ri + ci * val for ri, ci in zip(r, rows[j], strict=False)]
+                    rl = [ri / li for ri, li in zip(r, lam, strict=False)]
+                segs.append((e, y, rl, r))
                 prev = e
-        self._segs = segs
-        self._lam = lam
-        self._edges = edges
-        self._order = sorted(range(n), key=lam.__getitem__)
-        self.edges = np.array(edges, dtype=float)
-        self.rate_on = on
-        self._arr = np.array(
-            [v for so in segs for s in so for part in s[1:] for v in part], dtype=float
-        ).reshape(len(self.names), len(edges), 3, n)
+            self._segs.append(segs)
+
+    @cached_property
+    def _slopes(self) -> list[list[list[float]]]:
+        """``_slopes[o][k][i]``: coefficient of mode ``i`` in dC/dt of output ``o`` on
+        segment ``k`` (``l_i y_i + r_i``)."""
+        return [
+            [
+                [li * yi + ri for li, yi, ri in zip(self._lam, y, r, strict=False)]
+                for _, y, _, r in segs
+            ]
+            for segs in self._segs
+        ]
+
+    @cached_property
+    def edges(self) -> np.ndarray:
+        return np.array(self._edges, dtype=float)
+
+    @cached_property
+    def _arr(self) -> np.ndarray:
+        """``_arr[o, k, 0, i]``: the part of output ``o`` carried by mode ``i`` at the
+        start of segment ``k``; ``[o, k, 1, i]`` its constant input divided by the
+        rate; ``[o, k, 2, i]`` its coefficient in dC/dt."""
+        return np.array(
+            [
+                [(s[1], s[2], dc) for s, dc in zip(segs, slopes, strict=True)]
+                for segs, slopes in zip(self._segs, self._slopes, strict=True)
+            ],
+            dtype=float,
+        )
+
+    @cached_property
+    def _order(self) -> list[int]:
+        """Modes from the fastest to the slowest."""
+        return sorted(range(len(self._lam)), key=self._lam.__getitem__)
 
     def index(self, name: str) -> int:
         return self.names.index(name)
@@ -328,61 +352,70 @@ class Curve:
         mode coefficients with the exponentials; other times are gathered.
         """
         t = np.asarray(times, dtype=float).reshape(-1)
-        n_out = len(self.names)
-        out = np.zeros((n_out, t.size))
+        return self._evaluate(t, _uniform_step(t), derivative)
+
+    def _evaluate(self, t: np.ndarray, step: float | None, derivative: bool) -> np.ndarray:
+        out = np.zeros((len(self.names), t.size))
         if not self._edges or t.size == 0:
             return out
-        lam = self.modes.lam
-        which = 2 if derivative else 0  # _arr: exp coefficient of C or of dC/dt
-        # A uniform grid is sorted; otherwise check.
-        step = _uniform_step(t) if self._lam[self._order[-1]] < 0 else None
         if step is None and t.size > 1 and not (t[1:] >= t[:-1]).all():
-            coef = self._arr.transpose(0, 2, 3, 1)  # (n_out, 3, n, S)
-            idx = np.searchsorted(self.edges, t, side="right") - 1
-            live = np.nonzero(idx >= 0)[0]
-            ii = idx[live]
-            x = np.maximum(np.multiply.outer(lam, t[live] - self.edges[ii]), EXP_FLOOR)
-            forced = None
-            if not derivative:
-                sel = np.nonzero(np.asarray(self.rate_on)[ii])[0]
-                if sel.size:
-                    forced = (sel, np.expm1(x[:, sel]))
-            val = (np.take(coef[:, which], ii, axis=2) * np.exp(x, out=x)).sum(axis=1)
-            if forced is not None:
-                sel, m1 = forced
-                val[:, sel] += (np.take(coef[:, 1], ii[sel], axis=2) * m1).sum(axis=1)
-            out[:, live] = val
-            return out
-        bounds = [*np.searchsorted(t, self.edges, side="left").tolist(), t.size]
-        lam_min = self._lam[self._order[0]]
+            return self._gathered(t, derivative, out)
+        lam = self.modes.lam
+        lam_min = min(self._lam)
+        bounds = t.searchsorted(self._edges).tolist()
+        bounds.append(t.size)
         grid = None
         for k, e in enumerate(self._edges):
             lo, hi = bounds[k], bounds[k + 1]
             if hi <= lo:
                 continue
-            seg = self._arr[:, k]
+            # Rows (one per output) of exp coefficients: carried amounts or dC/dt.
+            c = [s[k] for s in self._slopes] if derivative else [s[k][1] for s in self._segs]
             rate_on = not derivative and self.rate_on[k]
             if step is not None and hi - lo > UNIFORM_MIN_POINTS and not rate_on:
                 # (Segments with a running rate keep the direct expm1 below: near the
                 # rate change it is exact where a difference of exponentials cancels.)
                 if grid is None:
-                    grid = _UniformGrid(lam, step, t.size - lo)
-                out[:, lo:hi] = grid.sums(seg[:, which], float(t[lo]) - e, hi - lo)
+                    grid = _UniformGrid(lam, self._lam, step, t.size - lo)
+                out[:, lo:hi] = grid.sums(c, float(t[lo]) - e, hi - lo)
                 continue
             x = np.multiply.outer(lam, t[lo:hi] - e)
             if lam_min * (float(t[hi - 1]) - e) < EXP_FLOOR:
                 np.maximum(x, EXP_FLOOR, out=x)
             if rate_on:
-                out[:, lo:hi] = seg[:, 1] @ np.expm1(x)
-                out[:, lo:hi] += seg[:, 0] @ np.exp(x, out=x)
+                out[:, lo:hi] = np.array([s[k][2] for s in self._segs]) @ np.expm1(x)
+                if any(map(any, c)):  # amounts carried into the segment
+                    out[:, lo:hi] += np.array(c) @ np.exp(x, out=x)
             else:
-                out[:, lo:hi] = seg[:, which] @ np.exp(x, out=x)
+                out[:, lo:hi] = np.array(c) @ np.exp(x, out=x)
+        return out
+
+    def _gathered(self, t: np.ndarray, derivative: bool, out: np.ndarray) -> np.ndarray:
+        """``evaluate`` for unsorted times: each time looks up its own segment."""
+        lam = self.modes.lam
+        which = 2 if derivative else 0  # _arr: exp coefficient of C or of dC/dt
+        coef = self._arr.transpose(0, 2, 3, 1)  # (n_out, 3, n, S)
+        idx = np.searchsorted(self.edges, t, side="right") - 1
+        live = np.nonzero(idx >= 0)[0]
+        ii = idx[live]
+        x = np.maximum(np.multiply.outer(lam, t[live] - self.edges[ii]), EXP_FLOOR)
+        forced = None
+        if not derivative:
+            sel = np.nonzero(np.asarray(self.rate_on)[ii])[0]
+            if sel.size:
+                forced = (sel, np.expm1(x[:, sel]))
+        val = (np.take(coef[:, which], ii, axis=2) * np.exp(x, out=x)).sum(axis=1)
+        if forced is not None:
+            sel, m1 = forced
+            val[:, sel] += (np.take(coef[:, 1], ii[sel], axis=2) * m1).sum(axis=1)
+        out[:, live] = val
         return out
 
     def concentrations(self, times) -> np.ndarray:
         """Non-negative outputs at ``times`` (inputs are non-negative, so levels are;
         the closed form can leave rounding residue of order 1e-14 ng/mL at exact zeros)."""
-        return np.maximum(self.evaluate(times), 0.0)
+        out = self.evaluate(times)
+        return np.maximum(out, 0.0, out=out)
 
     def value(self, name: str, t: float) -> float:
         """Output ``name`` at one time (scalar closed form; same value as evaluate)."""
@@ -420,7 +453,7 @@ class Curve:
         return total
 
     def _dscalar(self, o: int, k: int):
-        e, _, _, dc = self._segs[o][k]
+        e, dc = self._segs[o][k][0], self._slopes[o][k]
         pairs = list(zip(dc, self._lam, strict=True))
 
         def f(x: float) -> float:
@@ -431,7 +464,7 @@ class Curve:
 
     def _may_turn(self, o: int, k: int) -> bool:
         """False when dC/dt keeps one sign over segment ``k`` (no interior extremum)."""
-        dc = self._segs[o][k][3]
+        dc = self._slopes[o][k]
         signs = [dc[i] > 0 for i in self._order if dc[i] != 0]
         return any(s != signs[0] for s in signs[1:]) if signs else False
 
@@ -457,7 +490,7 @@ class Curve:
             if inner.size < 2:
                 continue
             x = np.maximum(np.multiply.outer(inner - bp[k], self.modes.lam), EXP_FLOOR)
-            d = np.exp(x) @ np.array(self._segs[o][k][3])
+            d = np.exp(x) @ np.array(self._slopes[o][k])
             idx = np.nonzero((d[:-1] > 0) & (d[1:] <= 0))[0]
             if idx.size:
                 f = self._dscalar(o, k)
@@ -508,11 +541,20 @@ def concentrations(
         times = np.arange(n + 1, dtype=float)
     else:
         times = np.asarray(times_min, dtype=float)
-    if times.ndim != 1 or (times.size and not (times.min() >= 0 and times.max() < np.inf)):
+    if times.ndim != 1:
         raise ValueError("times must be finite minutes >= 0")
-    curve = solve(model, regimen, weight_kg, age, scaling)
-    if curve is None:
+    step = _uniform_step(times)
+    if step is not None:  # a uniform grid is sorted and finite
+        valid = times[0] >= 0
+    else:
+        valid = times.size == 0 or (times.min() >= 0 and times.max() < np.inf)
+    if not valid:
+        raise ValueError("times must be finite minutes >= 0")
+    modes = decompose(model, weight_kg, age, scaling)
+    if modes is None:
         from .simulate import simulate
 
         return simulate(model, regimen, weight_kg, age, times, hours, scaling).concentrations
-    return curve.concentrations(times)[0]
+    boluses, rates = dose_events(model, modes, regimen, float(weight_kg))
+    out = Curve(modes, boluses, rates, (model.analyte,))._evaluate(times, step, False)[0]
+    return np.maximum(out, 0.0, out=out)

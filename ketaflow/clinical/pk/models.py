@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from types import MappingProxyType
 
 import numpy as np
@@ -89,6 +90,11 @@ class PKModel:
 
     def value(self, name: str) -> float:
         return self.parameters[name].value
+
+    @cached_property
+    def typical(self) -> Mapping[str, float]:
+        """Every parameter's published (typical) value, by name."""
+        return MappingProxyType({k: v.value for k, v in self.parameters.items()})
 
     def describe(self) -> dict:
         """JSON-friendly description (citation, population, route, units, limits)."""
@@ -518,7 +524,7 @@ def mammillary_rates(model: PKModel, w, scaling: str, p: Mapping | None = None) 
     :mod:`.fast` share this arithmetic, so both see bit-identical constants.
     """
     if p is None:
-        p = {k: v.value for k, v in model.parameters.items()}
+        p = model.typical
     if model.code == "kamp-2020":
         vol = w / 70.0
         clf = (w / 70.0) ** 0.75 if scaling == "allometric" else w / 70.0

@@ -179,7 +179,7 @@ def population(
             curves[nm][i] = res[nm]
 
     def band(nm: str) -> Band:
-        c = np.maximum(curves[nm], 0.0)  # remove 1e-14 rounding residue below zero
+        c = np.maximum(curves[nm], 0.0, out=curves[nm])  # 1e-14 rounding residue below 0
         q = np.percentile(c, PERCENTILES, axis=0)
         cm = np.percentile(c.max(axis=1), PERCENTILES)
         return Band(nm, q[0], q[1], q[2], float(cm[0]), float(cm[1]), float(cm[2]))

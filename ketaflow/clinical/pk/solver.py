@@ -255,7 +255,8 @@ class ModalSolution:
         are computed once per distinct step length and input segment, so a regular
         grid costs one exponential per mode instead of one per mode and time.  Same
         result as :meth:`evaluate` (to rounding), much faster for large populations.
-        Returns ``{name: (N, T)}``.
+        Returns ``{name: (N, T)}`` (views in column-major order: each time's N values
+        are contiguous, for per-time percentiles).
         """
         t = np.asarray(times, dtype=float)
         order = np.argsort(t, kind="stable")
@@ -269,7 +270,7 @@ class ModalSolution:
         lam = self.lam.T[:, None, :]  # (n, 1, N)
         y = np.zeros((n, n_out, N))
         r: np.ndarray | None = None
-        out = np.zeros((n_out, N, t.size))
+        out = np.zeros((n_out, t.size, N))  # one contiguous row per time
         bp = inp.breakpoints
         factors: dict[float, tuple[np.ndarray, np.ndarray]] = {}
         forced: dict[float, np.ndarray] = {}
@@ -312,8 +313,8 @@ class ModalSolution:
                 advance(tj - now)
                 now = tj
             if started:
-                np.sum(y, axis=0, out=out[:, :, j])
-        return {nm: out[k] for k, nm in enumerate(names)}
+                np.sum(y, axis=0, out=out[:, j])
+        return {nm: out[k].T for k, nm in enumerate(names)}
 
     def auc(self, name: str, t_end: float = np.inf) -> np.ndarray:
         """Exact integral of the output from 0 to ``t_end`` (ng.min/mL), shape ``(N,)``."""
