@@ -100,11 +100,11 @@ class _UniformGrid:
     curves to the direct formula.
     """
 
-    def __init__(self, lam: np.ndarray, lam_list: list[float], h: float, m: int):
-        self.lam = lam_list
+    def __init__(self, lam: list[float], h: float, m: int):
+        self.lam = lam
         self.r_len = math.isqrt(m - 1) + 1  # r_len**2 >= m
         self.q_len = -(-m // self.r_len)
-        x = np.multiply.outer(lam * h, _grid_steps(self.q_len, self.r_len))
+        x = np.multiply.outer([li * h for li in lam], _grid_steps(self.q_len, self.r_len))
         x = np.exp(np.maximum(x, EXP_FLOOR / 3, out=x), out=x)
         self.a, self.b = x[:, : self.q_len], x[:, self.q_len :]
 
@@ -376,7 +376,7 @@ class Curve:
                 # (Segments with a running rate keep the direct expm1 below: near the
                 # rate change it is exact where a difference of exponentials cancels.)
                 if grid is None:
-                    grid = _UniformGrid(lam, self._lam, step, t.size - lo)
+                    grid = _UniformGrid(self._lam, step, t.size - lo)
                 out[:, lo:hi] = grid.sums(c, float(t[lo]) - e, hi - lo)
                 continue
             x = np.multiply.outer(lam, t[lo:hi] - e)
