@@ -143,6 +143,14 @@ def _frozen(a) -> np.ndarray:
     return a
 
 
+def _cubic_coefficients(k10, k12, k21, k13, k31) -> tuple[float, float, float]:
+    """``(a2, a1, a0)`` of a three-compartment mammillary model's characteristic
+    polynomial x^3 - a2 x^2 + a1 x - a0, whose roots are the exponents' rates."""
+    a2 = k10 + k12 + k13 + k21 + k31
+    a1 = k10 * k21 + k10 * k31 + k21 * k31 + k21 * k13 + k31 * k12
+    return a2, a1, k10 * k21 * k31
+
+
 def _cubic_roots(a2: float, a1: float, a0: float) -> list[float] | None:
     """Roots of x^3 - a2 x^2 + a1 x - a0 (three real positive roots for a
     mammillary model): the trigonometric form, each root polished by a Newton step
@@ -179,10 +187,7 @@ def _mammillary_modes(v1, k10, k12, k21, k13=None, k31=None) -> Modes | None:
         alphas = [big, k10 * k21 / big]
         backs = (k21,)
     else:
-        a2 = k10 + k12 + k13 + k21 + k31
-        a1 = k10 * k21 + k10 * k31 + k21 * k31 + k21 * k13 + k31 * k12
-        a0 = k10 * k21 * k31
-        alphas = _cubic_roots(a2, a1, a0)
+        alphas = _cubic_roots(*_cubic_coefficients(k10, k12, k21, k13, k31))
         backs = (k21, k31)
     if alphas is None or not min(alphas) > 0:
         return None
@@ -509,15 +514,17 @@ def solve(
     weight_kg: float = 70.0,
     age=None,
     scaling: str | None = None,
+    analyte_only: bool = False,
 ) -> Curve | None:
-    """The single-pass solution for one subject, or ``None`` if the model's modes are
+    """The single-pass solution for one subject (its analyte and, unless
+    ``analyte_only``, its metabolite), or ``None`` if the model's modes are
     ill-conditioned (use the matrix-exponential path of :mod:`.simulate` then)."""
     model = get_model(model) if isinstance(model, str) else model
     modes = decompose(model, weight_kg, age, scaling)
     if modes is None:
         return None
     boluses, rates = dose_events(model, modes, regimen, float(weight_kg))
-    names = [model.analyte] + ([model.metabolite] if model.metabolite else [])
+    names = [model.analyte] + ([model.metabolite] if model.metabolite and not analyte_only else [])
     return Curve(modes, boluses, rates, names)
 
 
@@ -541,20 +548,17 @@ def concentrations(
         times = np.arange(n + 1, dtype=float)
     else:
         times = np.asarray(times_min, dtype=float)
-    if times.ndim != 1:
-        raise ValueError("times must be finite minutes >= 0")
-    step = _uniform_step(times)
+    step = _uniform_step(times) if times.ndim == 1 else None
     if step is not None:  # a uniform grid is sorted and finite
         valid = times[0] >= 0
     else:
-        valid = times.size == 0 or (times.min() >= 0 and times.max() < np.inf)
+        valid = times.ndim == 1 and (times.size == 0 or (times.min() >= 0 and times.max() < np.inf))
     if not valid:
         raise ValueError("times must be finite minutes >= 0")
-    modes = decompose(model, weight_kg, age, scaling)
-    if modes is None:
+    curve = solve(model, regimen, weight_kg, age, scaling, analyte_only=True)
+    if curve is None:
         from .simulate import simulate
 
         return simulate(model, regimen, weight_kg, age, times, hours, scaling).concentrations
-    boluses, rates = dose_events(model, modes, regimen, float(weight_kg))
-    out = Curve(modes, boluses, rates, (model.analyte,))._evaluate(times, step, False)[0]
+    out = curve._evaluate(times, step, False)[0]
     return np.maximum(out, 0.0, out=out)

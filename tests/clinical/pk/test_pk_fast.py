@@ -138,10 +138,8 @@ def test_cubic_roots_are_correctly_rounded_to_an_ulp_or_so(code, weight):
     from decimal import Decimal, localcontext
 
     model = get_model(code)
-    _, k10, k12, k21, k13, k31 = mammillary_rates(model, weight, model.default_scaling)
-    a2 = k10 + k12 + k13 + k21 + k31
-    a1 = k10 * k21 + k10 * k31 + k21 * k31 + k21 * k13 + k31 * k12
-    a0 = k10 * k21 * k31
+    rates = mammillary_rates(model, weight, model.default_scaling)[1:]
+    a2, a1, a0 = fast._cubic_coefficients(*rates)
     roots = fast._cubic_roots(a2, a1, a0)
     with localcontext() as ctx:
         ctx.prec = 60
