@@ -226,3 +226,19 @@ LOGGING = {
 # Security knobs with their defaults (per-clinic values live on the Clinic model).
 KETAFLOW_LOGIN_MAX_FAILURES = int(os.environ.get("KETAFLOW_LOGIN_MAX_FAILURES", "5"))
 KETAFLOW_LOGIN_LOCKOUT_MINUTES = int(os.environ.get("KETAFLOW_LOGIN_LOCKOUT_MINUTES", "15"))
+
+# --- Audit trail anchor (docs/security.md, "Audit trail integrity") --------------------------
+# The audit key keys every event's hash and every anchor line: KETAFLOW_AUDIT_KEY (at least 32
+# characters, read by ketaflow.audit.anchor, never stored in settings), or a key generated once
+# into KETAFLOW_AUDIT_KEY_FILE with mode 600. Keep it out of database backups and back it up
+# on its own: a trail cannot be verified without the key that wrote it.
+KETAFLOW_AUDIT_KEY_FILE = os.environ.get("KETAFLOW_AUDIT_KEY_FILE", "") or str(
+    VAR_DIR / "audit_key"
+)
+# The append-only anchor file (checkpoints of every chain's end); copy it off the host.
+KETAFLOW_AUDIT_ANCHOR = os.environ.get("KETAFLOW_AUDIT_ANCHOR", "") or str(
+    VAR_DIR / "audit-anchor" / "anchor.jsonl"
+)
+# Besides `ketaflow audit_tick` (cron), each chain is also checkpointed after every Nth event
+# (0: only the periodic checkpoint).
+KETAFLOW_AUDIT_CHECKPOINT_EVERY = int(os.environ.get("KETAFLOW_AUDIT_CHECKPOINT_EVERY", "1000"))

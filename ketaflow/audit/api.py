@@ -59,7 +59,8 @@ def events(
     }
     try:
         flt = selectors.parse_filter(params)
+        number = selectors.parse_page(page)
     except selectors.FilterError as exc:
         raise HttpError(400, str(exc)) from exc
-    rows, has_more = selectors.page(selectors.report(clinic, flt), page)
-    return {"items": rows, "page": max(1, page), "has_more": has_more}
+    rows, has_more = selectors.page(selectors.report(clinic, flt), number)
+    return {"items": rows, "page": number, "has_more": has_more}

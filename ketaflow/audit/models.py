@@ -125,6 +125,26 @@ class AuditChainHead(models.Model):
     chain = models.CharField(max_length=40, unique=True)
     seq = models.PositiveBigIntegerField(default=0)
     hash = models.CharField(max_length=64)
+    # Set when an append found this row missing, or behind the chain's stored events (deleted
+    # or reset in the database): the append continued after the last stored event instead of
+    # failing, and ``audit verify`` reports it from then on.
+    repaired_from = models.PositiveBigIntegerField(null=True, blank=True)
+    repaired_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"{self.chain} at #{self.seq}"
+
+
+class AuditAnchorMark(models.Model):
+    """How long the anchor file was when last written (one row): lines cut from its end show.
+
+    Only ever moves forwards; the anchor file itself lives outside the database
+    (ketaflow.audit.anchor).
+    """
+
+    lines = models.PositiveBigIntegerField()
+    mac = models.CharField(max_length=64)
+    at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"anchor line {self.lines}"

@@ -30,6 +30,14 @@ class ReportFilter:
     sort: str = "-at"
 
 
+# Dates the report accepts: wide enough for any audit event, narrow enough that a day's start
+# and end exist in every time zone (year 1 or 9999 would overflow when shifted to UTC).
+MIN_DATE = datetime.date(1900, 1, 1)
+MAX_DATE = datetime.date(2999, 12, 31)
+MAX_ID = 2**63 - 1  # the database's largest integer key
+MAX_PAGE = 1_000_000
+
+
 class FilterError(ValueError):
     def __init__(self, field: str, message: str):
         super().__init__(f"{field}: {message}")
@@ -44,15 +52,20 @@ def parse_filter(params) -> ReportFilter:
         value = (params.get(name) or "").strip()
         if value:
             try:
-                setattr(result, name, datetime.date.fromisoformat(value))
+                day = datetime.date.fromisoformat(value)
             except ValueError:
                 raise FilterError(name, "use a date as YYYY-MM-DD.") from None
+            if not MIN_DATE <= day <= MAX_DATE:
+                raise FilterError(
+                    name, f"must be between {MIN_DATE.isoformat()} and {MAX_DATE.isoformat()}."
+                )
+            setattr(result, name, day)
     if result.date_from and result.date_to and result.date_from > result.date_to:
         raise FilterError("date_to", "must be on or after the start date.")
     for name, attr in (("user", "actor_id"), ("patient", "patient_id")):
         value = (params.get(name) or "").strip()
         if value:
-            if not value.isdigit():
+            if not (value.isascii() and value.isdigit()) or int(value) > MAX_ID:
                 raise FilterError(name, "must be a number (an id from the list).")
             setattr(result, attr, int(value))
     action = (params.get("action") or "").strip()
@@ -99,6 +112,16 @@ def report(clinic, flt: ReportFilter):
     sign = "-" if flt.sort.startswith("-") else ""
     order = [f"{sign}{name}" for name in dict.fromkeys([field, "at", "id"])]
     return qs.select_related("patient").order_by(*order)
+
+
+def parse_page(value) -> int:
+    """A page number from 1 to MAX_PAGE (missing: 1); raise FilterError naming ``page``."""
+    text = str(value).strip() if value is not None else ""
+    if not text:
+        return 1
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_PAGE:
+        raise FilterError("page", f"must be a whole number from 1 to {MAX_PAGE:,}.")
+    return int(text)
 
 
 def page(qs, number: int, size: int = 50):

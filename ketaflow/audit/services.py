@@ -1,17 +1,19 @@
 """Writing and verifying the audit trail.
 
 ``record`` appends one event to its clinic's chain inside the caller's transaction, so a
-change and its audit event are stored together or not at all.
+change and its audit event are stored together or not at all. Each event's hash is an
+HMAC-SHA256 under the audit key, kept outside the database (``ketaflow.audit.anchor``);
+``verify`` and ``checkpoint`` live in ``ketaflow.audit.integrity``.
 """
 
 import hashlib
 import json
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
-from ketaflow.audit import context
+from ketaflow.audit import anchor, context
 from ketaflow.audit.models import Action, AuditChainHead, AuditEvent
 
 GENESIS = "0" * 64
@@ -49,6 +51,13 @@ def event_fields(event: AuditEvent) -> dict:
 
 
 def compute_hash(event: AuditEvent) -> str:
+    """The event's hash: HMAC-SHA256 under the audit key of the canonical JSON of its fields
+    (the previous event's hash included), so it cannot be recomputed without the key."""
+    return anchor.event_mac(_canonical(event_fields(event)))
+
+
+def legacy_hash(event: AuditEvent) -> str:
+    """The unkeyed SHA-256 that events written before the audit key existed carry."""
     return hashlib.sha256(_canonical(event_fields(event))).hexdigest()
 
 
@@ -75,7 +84,13 @@ class _Statements:
         pk = qn(AuditEvent._meta.pk.column)
         self.returning = connection.features.can_return_columns_from_insert
         # Identifiers come from the models' metadata; every value is a parameter.
-        insert = f"INSERT INTO {events} ({columns}) VALUES ({values})"  # noqa: S608
+        # A head row reset behind its events would make the insert collide with a stored
+        # event: DO NOTHING lets ``record`` notice (no row back) and repair the head instead of
+        # aborting the transaction.
+        insert = (
+            f"INSERT INTO {events} ({columns}) VALUES ({values})"  # noqa: S608
+            " ON CONFLICT (chain, seq) DO NOTHING"
+        )
         if self.returning:
             insert += f" RETURNING {pk}"
         # SQLite has no row locks: its transactions start with BEGIN IMMEDIATE (ketaflow.config),
@@ -83,6 +98,14 @@ class _Statements:
         lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
         self.read_head = f"SELECT seq, hash FROM {head} WHERE chain = %s{lock}"  # noqa: S608
         update_head = f"UPDATE {head} SET seq = %s, hash = %s WHERE chain = %s"  # noqa: S608
+        # Only when the head is missing or behind its events (see _locked_head, _repair_head).
+        self.last_event = (
+            f"SELECT seq, hash FROM {events} WHERE chain = %s ORDER BY seq DESC LIMIT 1"  # noqa: S608
+        )
+        self.repair_head = (
+            f"UPDATE {head} SET seq = %s, hash = %s, repaired_from = %s, repaired_at = %s "  # noqa: S608
+            "WHERE chain = %s"
+        )
         # PostgreSQL advances the head in the same statement as the insert (one round trip).
         self.folded = connection.vendor == "postgresql" and self.returning
         if self.folded:
@@ -108,14 +131,38 @@ def _locked_head(cursor, sql: _Statements, key: str) -> tuple[int, str]:
     cursor.execute(sql.read_head, [key])
     row = cursor.fetchone()
     if row is None:
-        # The chain's first event. ON CONFLICT DO NOTHING (no savepoint): a concurrent first
-        # writer's row wins, and the locking read below waits for it.
-        AuditChainHead.objects.bulk_create(
-            [AuditChainHead(chain=key, seq=0, hash=GENESIS)], ignore_conflicts=True
-        )
+        # The chain's first event, or its head row was deleted: continue after the chain's
+        # last stored event (marking the head as repaired, which `audit verify` reports) rather
+        # than restart at #1 and fail every later append on the (chain, seq) constraint.
+        # ON CONFLICT DO NOTHING (no savepoint): a concurrent first writer's row wins, and the
+        # locking read below waits for it.
+        cursor.execute(sql.last_event, [key])
+        last = cursor.fetchone()
+        head = AuditChainHead(chain=key, seq=0, hash=GENESIS)
+        if last is not None:
+            head = AuditChainHead(
+                chain=key,
+                seq=last[0],
+                hash=last[1],
+                repaired_from=last[0],
+                repaired_at=datetime.now(UTC),
+            )
+        AuditChainHead.objects.bulk_create([head], ignore_conflicts=True)
         cursor.execute(sql.read_head, [key])
         row = cursor.fetchone()
     return row[0], row[1]
+
+
+def _repair_head(cursor, sql: "_Statements", key: str, connection) -> tuple[int, str]:
+    """The head (locked) is behind the chain's stored events, so it was reset in the database:
+    continue after the last stored event and mark the head as repaired."""
+    cursor.execute(sql.last_event, [key])
+    seq, digest = cursor.fetchone()
+    at = AuditChainHead._meta.get_field("repaired_at").get_db_prep_save(
+        datetime.now(UTC), connection
+    )
+    cursor.execute(sql.repair_head, [seq, digest, seq, at, key])
+    return seq, digest
 
 
 @transaction.atomic(savepoint=False)
@@ -135,7 +182,9 @@ def record(
     """Append one event. Call it inside the service's transaction.
 
     Two statements on PostgreSQL (lock and read the head; insert the event and advance the
-    head), three on SQLite (where each is an in-process call).
+    head), three on SQLite (where each is an in-process call). Every
+    ``KETAFLOW_AUDIT_CHECKPOINT_EVERY``-th event of a chain is also written to the anchor once
+    the transaction commits.
     """
     if action not in _ACTIONS:
         raise ValueError(f"Unknown audit action {action!r}.")
@@ -166,15 +215,28 @@ def record(
             emergency=emergency,
             prev_hash=prev_hash,
         )
-        event.hash = compute_hash(event)
-        values = [f.get_db_prep_save(getattr(event, f.attname), connection) for f in sql.fields]
-        if sql.folded:
-            cursor.execute(sql.insert, [event.seq, event.hash, key, *values])
-        else:
-            cursor.execute(sql.insert, values)
-        event.pk = cursor.fetchone()[0] if sql.returning else cursor.lastrowid
-        if not sql.folded:
+        for attempt in range(2):
+            event.hash = compute_hash(event)
+            values = [f.get_db_prep_save(getattr(event, f.attname), connection) for f in sql.fields]
+            if sql.folded:
+                cursor.execute(sql.insert, [event.seq, event.hash, key, *values])
+            else:
+                cursor.execute(sql.insert, values)
+            row = cursor.fetchone() if sql.returning else None
+            if row is not None or (not sql.returning and cursor.rowcount == 1):
+                break
+            if attempt:
+                raise RuntimeError(f"audit chain {key}: event #{event.seq} could not be stored")
+            seq, event.prev_hash = _repair_head(cursor, sql, key, connection)
+            event.seq = seq + 1
+        event.pk = row[0] if sql.returning else cursor.lastrowid
+        if not sql.folded or attempt:
             cursor.execute(sql.update_head, [event.seq, event.hash, key])
+    every = settings.KETAFLOW_AUDIT_CHECKPOINT_EVERY
+    if every > 0 and event.seq % every == 0:
+        transaction.on_commit(
+            lambda: anchor.checkpoint_one(key, event.seq, event.hash), using=connection.alias
+        )
     event._state.adding = False
     event._state.db = connection.alias
     return event
@@ -201,65 +263,8 @@ def record_read(request, *, patient, obj=None, detail: dict | None = None) -> Au
     )
 
 
-@dataclass(frozen=True)
-class VerifyResult:
-    ok: bool
-    chains: int
-    events: int
-    problem: str = ""
-    event_id: int | None = None
-    chain: str = ""
-    seq: int | None = None
+def verify(chain: str | None = None):
+    """Check every chain against itself, its head and the anchor (``integrity.verify``)."""
+    from ketaflow.audit import integrity
 
-
-def verify(chain: str | None = None) -> VerifyResult:
-    """Recompute every chain; name the first event that was changed, removed or inserted."""
-    heads = {head.chain: head for head in AuditChainHead.objects.all()}
-    chains = sorted(set(heads) | set(AuditEvent.objects.values_list("chain", flat=True).distinct()))
-    if chain is not None:
-        chains = [chain]
-    total = 0
-    for key in chains:
-        expected_prev, expected_seq = GENESIS, 1
-        for event in (
-            AuditEvent.objects.filter(chain=key).order_by("seq", "id").iterator(chunk_size=2000)
-        ):
-            total += 1
-            where = {"event_id": event.pk, "chain": key, "seq": event.seq}
-            if event.seq != expected_seq:
-                missing = event.seq > expected_seq
-                problem = (
-                    f"event #{expected_seq} of chain {key} is missing (found #{event.seq} next)"
-                    if missing
-                    else f"event id {event.pk} repeats sequence number {event.seq} in chain {key}"
-                )
-                return VerifyResult(False, len(chains), total, problem, **where)
-            if event.prev_hash != expected_prev:
-                return VerifyResult(
-                    False,
-                    len(chains),
-                    total,
-                    f"event id {event.pk} (#{event.seq} of {key}) does not follow the event before it",
-                    **where,
-                )
-            if compute_hash(event) != event.hash:
-                return VerifyResult(
-                    False,
-                    len(chains),
-                    total,
-                    f"event id {event.pk} (#{event.seq} of {key}) was changed after it was written",
-                    **where,
-                )
-            expected_prev, expected_seq = event.hash, event.seq + 1
-        head = heads.get(key)
-        if head is not None and (head.seq != expected_seq - 1 or head.hash != expected_prev):
-            return VerifyResult(
-                False,
-                len(chains),
-                total,
-                f"chain {key} ends at #{expected_seq - 1} but its head records #{head.seq}: "
-                "events were removed from its end",
-                chain=key,
-                seq=head.seq,
-            )
-    return VerifyResult(True, len(chains), total)
+    return integrity.verify(chain)

@@ -26,18 +26,29 @@ CSV_COLUMNS = [
 ]
 
 
+# OWASP "CSV injection": a cell starting with one of these is a formula to spreadsheet
+# programs (=HYPERLINK(...) in a User-Agent would run when the export is opened).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value) -> str:
+    """A value as a CSV cell that spreadsheets show as text: a leading single quote before
+    any formula character."""
+    text = "" if value is None else str(value)
+    return f"'{text}" if text.startswith(FORMULA_START) else text
+
+
 @clinic_required("audit.view")
 def report(request):
-    error = None
+    error, status = None, 200
     try:
         flt = selectors.parse_filter(request.GET)
+        number = selectors.parse_page(request.GET.get("page"))
     except selectors.FilterError as exc:
-        error, flt = exc, selectors.ReportFilter()
-    try:
-        number = int(request.GET.get("page", "1"))
-    except ValueError:
-        number = 1
-    rows, has_next = selectors.page(selectors.report(request.clinic, flt), number)
+        error, status, flt, number = exc, 400, selectors.ReportFilter(), 1
+    rows, has_next = (
+        ([], False) if error else selectors.page(selectors.report(request.clinic, flt), number)
+    )
     params = {k: v for k, v in request.GET.items() if k not in {"page"} and v}
     staff = User.objects.filter(memberships__clinic=request.clinic).order_by("full_name")
     return render(
@@ -59,6 +70,7 @@ def report(request):
                 for key in selectors.SORTABLE
             },
         },
+        status=status,
     )
 
 
@@ -93,18 +105,21 @@ def export_csv(request):
         for e in qs.iterator(chunk_size=2000):
             yield writer.writerow(
                 [
-                    e.seq,
-                    e.at.isoformat(),
-                    e.actor_label,
-                    e.action,
-                    e.object_type,
-                    e.object_id,
-                    e.patient.mrn if e.patient else "",
-                    e.client_address,
-                    e.user_agent,
-                    e.request_id,
-                    "yes" if e.emergency else "",
-                    e.detail,
+                    csv_cell(value)
+                    for value in (
+                        e.seq,
+                        e.at.isoformat(),
+                        e.actor_label,
+                        e.action,
+                        e.object_type,
+                        e.object_id,
+                        e.patient.mrn if e.patient else "",
+                        e.client_address,
+                        e.user_agent,
+                        e.request_id,
+                        "yes" if e.emergency else "",
+                        e.detail,
+                    )
                 ]
             )
 

