@@ -36,10 +36,12 @@ def test_key_is_generated_once_with_mode_600(db, settings):
 
 def test_key_from_the_environment_must_be_long(db, monkeypatch):
     monkeypatch.setenv("KETAFLOW_AUDIT_KEY", "short")
+    anchor.reload_key()
     with pytest.raises(ConfigError, match="KETAFLOW_AUDIT_KEY is shorter than 32 characters"):
         anchor.fingerprint()
     monkeypatch.setenv("KETAFLOW_AUDIT_KEY", "k" * 40)
-    assert anchor.fingerprint() != ""
+    anchor.reload_key()
+    assert anchor.key() == b"k" * 40
 
 
 def test_first_checkpoint_starts_the_anchor_then_only_moved_chains(
