@@ -23,7 +23,9 @@ USAGE = """usage: ketaflow COMMAND [ARGS]
   check         deployment checks (secret key, DEBUG off, security settings)
   seed-demo     load the synthetic demo clinics (idempotent)
   demo-code E   print the current sign-in code of demo user E (demo only)
-  audit verify  check the audit trail's hash chains
+  audit verify  check the audit trail's hash chains against the anchor
+  audit checkpoint  write every audit chain's end to the anchor (--start: the first time)
+  audit_tick    enqueue the audit anchor checkpoint (run every few minutes)
   measures_tick send due questionnaires and reminders, escalate alerts (run every few minutes)
   scheduling_tick  send due visit reminders (run every few minutes)
   score         score a questionnaire:  ketaflow score phq9 1=2 2=1 ...
