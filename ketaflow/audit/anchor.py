@@ -54,6 +54,7 @@ class AnchorError(Exception):
 _key: bytes = b""
 _key_source: object = None
 
+
 def _create_key(path: Path) -> str:
     """Write a new random key to ``path`` (mode 600) unless another process won the race."""
     path.parent.mkdir(parents=True, exist_ok=True)
