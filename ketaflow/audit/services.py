@@ -230,7 +230,7 @@ def record(
             seq, event.prev_hash = _repair_head(cursor, sql, key, connection)
             event.seq = seq + 1
         event.pk = row[0] if sql.returning else cursor.lastrowid
-        if not sql.folded or attempt:
+        if not sql.folded:
             cursor.execute(sql.update_head, [event.seq, event.hash, key])
     every = settings.KETAFLOW_AUDIT_CHECKPOINT_EVERY
     if every > 0 and event.seq % every == 0:
