@@ -87,7 +87,15 @@ def _load_key() -> bytes:
     try:
         value = path.read_text().strip()
     except FileNotFoundError:
-        value = _create_key(path)
+        try:
+            value = _create_key(path)
+        except OSError as exc:
+            raise ConfigError(
+                f"The audit key {path} cannot be created ({exc.strerror}): make its directory "
+                f"writable, or set {KEY_ENV} or KETAFLOW_AUDIT_KEY_FILE."
+            ) from exc
+    except OSError as exc:
+        raise ConfigError(f"The audit key {path} cannot be read ({exc.strerror}).") from exc
     if len(value) < MIN_KEY_LENGTH:
         raise ConfigError(
             f"{path} holds an audit key shorter than {MIN_KEY_LENGTH} characters: restore the "

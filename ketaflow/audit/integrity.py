@@ -58,6 +58,8 @@ class _Walked:
     seq: int  # the last event's sequence number (0: no events)
     hash: str
     legacy: int  # the last sequence number accepted with an unkeyed hash (0: none)
+    first: int = 1  # the first sequence number walked
+    watched: str | None = None  # the hash of event #watch (the head's, read before the walk)
 
 
 def chains_in_database() -> set[str]:
@@ -78,9 +80,12 @@ def chains_in_database() -> set[str]:
     return found | set(AuditChainHead.objects.values_list("chain", flat=True))
 
 
-def _walk(key: str, *, after=None, legacy_limit: float = 0, checkpoints=None) -> _Walked:
+def _walk(
+    key: str, *, after=None, legacy_limit: float = 0, checkpoints=None, watch=None
+) -> _Walked:
     """Check the chain's events in order (from the checkpointed event ``after`` = (seq, hash),
-    or from #1). Unkeyed hashes pass only as a prefix of the chain up to ``legacy_limit``."""
+    or from #1). Unkeyed hashes pass only as a prefix of the chain up to ``legacy_limit``.
+    The hash of event #``watch`` is kept (to compare with the head)."""
     checkpoints = checkpoints or {}
     events = AuditEvent.objects.filter(chain=key)
     if after is not None:
@@ -89,7 +94,7 @@ def _walk(key: str, *, after=None, legacy_limit: float = 0, checkpoints=None) ->
         expected_seq, expected_prev = start_seq, None
     else:
         expected_seq, expected_prev = 1, GENESIS
-    count, legacy, keyed = 0, 0, False
+    count, legacy, keyed, watched = 0, 0, False, None
     for event in events.order_by("seq", "id").iterator(chunk_size=2000):
         count += 1
         where = {"event_id": event.pk, "chain": key, "seq": event.seq}
@@ -124,6 +129,8 @@ def _walk(key: str, *, after=None, legacy_limit: float = 0, checkpoints=None) ->
                 "rewriting, rehashing or forging an event needs the audit key)",
                 **where,
             )
+        if event.seq == watch:
+            watched = event.hash
         expected_seq, expected_prev = event.seq + 1, event.hash
     if after is not None and count == 0:
         raise _Problem(
@@ -132,10 +139,32 @@ def _walk(key: str, *, after=None, legacy_limit: float = 0, checkpoints=None) ->
             chain=key,
             seq=after[0],
         )
-    return _Walked(count, expected_seq - 1, expected_prev or GENESIS, legacy)
+    first = after[0] if after is not None else 1
+    return _Walked(count, expected_seq - 1, expected_prev or GENESIS, legacy, first, watched)
 
 
 def _head_problem(key: str, head, walked: _Walked) -> str:
+    """Compare the chain's head row, read before the walk, with the events walked.
+
+    Appends go on while a check runs (each one commits its event and the head together), so
+    a walk may find events newer than the head it read: then the head is read again.
+    """
+    if head is not None and head.repaired_from is None:
+        if head.seq > walked.seq:
+            return (
+                f"chain {key} ends at #{walked.seq} but its head records #{head.seq}: "
+                "events were removed from its end"
+            )
+        if walked.first <= head.seq and head.seq and walked.watched != head.hash:
+            return (
+                f"the head row of chain {key} records a hash at #{head.seq} that is not "
+                f"event #{head.seq}'s: the head was changed"
+            )
+        if head.seq == walked.seq:
+            return ""
+        head = AuditChainHead.objects.filter(chain=key).first()
+    elif head is None:
+        head = AuditChainHead.objects.filter(chain=key).first()
     if head is None:
         return (
             f"chain {key} has events up to #{walked.seq} but no head row: the head row was deleted"
@@ -149,12 +178,7 @@ def _head_problem(key: str, head, walked: _Walked) -> str:
             f"{head.repaired_at:%Y-%m-%d %H:%M:%S} UTC: events after #{head.repaired_from} "
             "may have been removed with it"
         )
-    if head.seq > walked.seq:
-        return (
-            f"chain {key} ends at #{walked.seq} but its head records #{head.seq}: "
-            "events were removed from its end"
-        )
-    if head.seq != walked.seq or head.hash != walked.hash:
+    if head.seq < walked.seq:
         return (
             f"the head row of chain {key} records #{head.seq}, but the chain goes on to "
             f"#{walked.seq}: the head was reset"
@@ -208,6 +232,7 @@ def verify(chain: str | None = None) -> VerifyResult:
                 key,
                 legacy_limit=found.legacy.get(key, 0) if found else math.inf,
                 checkpoints=found.checkpoints.get(key) if found else None,
+                watch=heads[key].seq if key in heads else None,
             )
         except _Problem as exc:
             return VerifyResult(False, len(chains), total, exc.problem, **exc.where, **anchored)
@@ -294,6 +319,7 @@ def _extend(fd, found: anchor.Anchor) -> CheckpointResult:
                 after=end[:2] if end else None,
                 legacy_limit=found.legacy.get(key, 0),
                 checkpoints=found.checkpoints.get(key),
+                watch=heads[key].seq if key in heads else None,
             )
         except _Problem as exc:
             result.problems.append(exc.problem)

@@ -44,6 +44,13 @@ def test_key_from_the_environment_must_be_long(db, monkeypatch):
     assert anchor.key() == b"k" * 40
 
 
+def test_unusable_key_path_is_a_clear_configuration_error(db, settings, tmp_path):
+    (tmp_path / "not-a-directory").write_text("")
+    settings.KETAFLOW_AUDIT_KEY_FILE = str(tmp_path / "not-a-directory" / "audit_key")
+    with pytest.raises(ConfigError, match=r"The audit key .* cannot be read \(Not a directory\)"):
+        anchor.key()
+
+
 def test_first_checkpoint_starts_the_anchor_then_only_moved_chains(
     clinic, other_clinic, audit_anchor
 ):
@@ -190,4 +197,24 @@ def test_checkpoint_one_skips_while_a_full_checkpoint_holds_the_lock(clinic, aud
         assert anchor.checkpoint_one(events[-1].chain, 2, events[-1].hash) is False
     assert anchor.checkpoint_one(events[-1].chain, 2, events[-1].hash) is True
     assert len(_lines(audit_anchor)) == 2
+    assert audit.verify().ok
+
+
+def test_appends_during_verify_and_checkpoint_are_not_problems(clinic, other_clinic, monkeypatch):
+    """Writers go on while a check runs: events newer than the head rows read before the walk
+    (and a chain begun meanwhile) are not reported as a reset or missing head."""
+    _record(clinic, 3)
+    integrity.checkpoint()
+    real_walk = integrity._walk
+
+    def walk_while_appending(key, **kwargs):
+        _record(clinic, 2)
+        _record(other_clinic, 1)
+        return real_walk(key, **kwargs)
+
+    monkeypatch.setattr(integrity, "_walk", walk_while_appending)
+    assert audit.verify().ok
+    result = integrity.checkpoint()
+    assert result.problems == [] and result.line == 2
+    monkeypatch.undo()
     assert audit.verify().ok

@@ -293,6 +293,11 @@ def test_head_reset_to_an_earlier_seq(trail):
     _detected(f"the head row of chain {trail['a']} records #100, but the chain goes on to #120")
 
 
+def test_head_hash_changed(trail):
+    _set_head(trail["a"], 120, "f" * 64)
+    _detected(f"the head row of chain {trail['a']} records a hash at #120 that is not event #120's")
+
+
 def test_event_moved_to_another_chain(trail):
     """A's newest event becomes B's #7, with a correct unkeyed hash and both heads moved."""
     a_events, b_events = _events(trail["a"]), _events(trail["b"])
