@@ -34,11 +34,45 @@ def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
+def env_int(name: str, default: int, *, minimum: int = 0) -> int:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        number = None
+    if number is None or number < minimum:
+        raise ConfigError(f"{name}={value!r} is not a whole number of at least {minimum}.")
+    return number
+
+
+def private_file(path: Path) -> None:
+    """Create ``path`` readable by this user only (0600), or take group and world access away."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, stat.S_IRUSR | stat.S_IWUSR)
+    except FileExistsError:
+        try:
+            mode = stat.S_IMODE(path.stat().st_mode)
+            if mode & 0o077:
+                path.chmod(mode & 0o700)
+        except OSError:
+            pass  # not ours to change (another user's file): left as the operator set it
+    else:
+        os.close(fd)
+
+
 def var_dir() -> Path:
-    """The writable data directory (default ``var/`` beside the project)."""
+    """The writable data directory (default ``var/`` beside the project), created 0700."""
     path = Path(os.environ.get("KETAFLOW_VAR_DIR", BASE_DIR / "var")).resolve()
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        if not path.exists():
+            path.mkdir(parents=True, mode=0o700)
+            path.chmod(0o700)  # mkdir's mode is filtered by the umask
+        elif path.is_dir() and path.stat().st_uid == os.getuid():
+            mode = stat.S_IMODE(path.stat().st_mode)
+            if mode & 0o077:
+                path.chmod(mode & 0o700)  # the secret key and the database live here
     except OSError as exc:
         raise ConfigError(
             f"The data directory {path} cannot be created ({exc.strerror}): "
@@ -94,6 +128,15 @@ def database(var: Path) -> dict:
     if config["ENGINE"].endswith("sqlite3"):
         if not config.get("NAME"):
             raise ConfigError("DATABASE_URL for SQLite needs a file path: sqlite:///ABSOLUTE/PATH.")
+        if config["NAME"] != ":memory:":
+            # Patient records: the file is made 0600 before SQLite opens it, and SQLite gives
+            # its -wal and -shm files the database file's permissions.
+            database_file = Path(config["NAME"])
+            if database_file.parent.is_dir():
+                for suffix in ("", "-wal", "-shm"):
+                    candidate = Path(f"{database_file}{suffix}")
+                    if suffix == "" or candidate.exists():
+                        private_file(candidate)
         config["OPTIONS"] = {
             "transaction_mode": "IMMEDIATE",
             "timeout": 20,

@@ -16,7 +16,10 @@ DEBUG = config.env_bool("KETAFLOW_DEBUG", False)
 SECRET_KEY = config.secret_key(VAR_DIR)
 ALLOWED_HOSTS = config.env_list("KETAFLOW_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]")
 CSRF_TRUSTED_ORIGINS = config.env_list("KETAFLOW_CSRF_TRUSTED_ORIGINS", "")
-# Where patients reach this server: links in emails sent by background tasks.
+# Where patients and staff reach this server: every link in an email (password resets,
+# questionnaire links, reminders) is built from it, never from a request's Host header.
+# `ketaflow check` fails in production while it is unset.
+PUBLIC_URL_SET = bool(os.environ.get("KETAFLOW_PUBLIC_URL", "").strip())
 PUBLIC_URL = os.environ.get("KETAFLOW_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
 
 # Served over HTTPS in production: secure cookies and HSTS follow this switch.
@@ -68,6 +71,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "ketaflow.audit.middleware.RequestContextMiddleware",
+    "ketaflow.accounts.middleware.PrivateCacheMiddleware",
     "ketaflow.accounts.middleware.SessionLimitsMiddleware",
     "ketaflow.tenancy.middleware.CurrentClinicMiddleware",
 ]
@@ -136,9 +140,12 @@ SECURE_HSTS_PRELOAD = HTTPS and config.env_bool("KETAFLOW_HSTS_PRELOAD", False)
 # Preloading HSTS is a permanent, domain-wide commitment the operator makes (KETAFLOW_HSTS_PRELOAD=1);
 # ketaflow does not require it, so `ketaflow check` does not warn about it.
 SILENCED_SYSTEM_CHECKS = ["security.W021"]
-SECURE_PROXY_SSL_HEADER = (
-    ("HTTP_X_FORWARDED_PROTO", "https") if config.env_bool("KETAFLOW_BEHIND_PROXY", False) else None
-)
+BEHIND_PROXY = config.env_bool("KETAFLOW_BEHIND_PROXY", False)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if BEHIND_PROXY else None
+# How many reverse proxies append to X-Forwarded-For in front of ketaflow: the client address
+# is the Nth entry from the right (entries further left are whatever the client sent).
+# 0 uses REMOTE_ADDR. Default: 1 behind a proxy (KETAFLOW_BEHIND_PROXY), else 0.
+KETAFLOW_TRUSTED_PROXIES = config.env_int("KETAFLOW_TRUSTED_PROXIES", 1 if BEHIND_PROXY else 0)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
@@ -195,6 +202,7 @@ MAILERS = {
                 "host": os.environ.get("KETAFLOW_EMAIL_HOST", "localhost"),
                 "port": int(os.environ.get("KETAFLOW_EMAIL_PORT", "25")),
                 "use_tls": config.env_bool("KETAFLOW_EMAIL_TLS", False),
+                "use_ssl": config.env_bool("KETAFLOW_EMAIL_SSL", False),
                 "username": os.environ.get("KETAFLOW_EMAIL_USER", ""),
                 "password": os.environ.get("KETAFLOW_EMAIL_PASSWORD", ""),
             }
@@ -226,6 +234,10 @@ LOGGING = {
 # Security knobs with their defaults (per-clinic values live on the Clinic model).
 KETAFLOW_LOGIN_MAX_FAILURES = int(os.environ.get("KETAFLOW_LOGIN_MAX_FAILURES", "5"))
 KETAFLOW_LOGIN_LOCKOUT_MINUTES = int(os.environ.get("KETAFLOW_LOGIN_LOCKOUT_MINUTES", "15"))
+# Per client address: POSTs to sign-in, the second step and password reset (each counted
+# apart) within a sliding window; more are answered 429 before any password is hashed.
+KETAFLOW_THROTTLE_ATTEMPTS = config.env_int("KETAFLOW_THROTTLE_ATTEMPTS", 30, minimum=1)
+KETAFLOW_THROTTLE_MINUTES = config.env_int("KETAFLOW_THROTTLE_MINUTES", 5, minimum=1)
 
 # --- Audit trail anchor (docs/security.md, "Audit trail integrity") --------------------------
 # The audit key keys every event's hash and every anchor line: KETAFLOW_AUDIT_KEY (at least 32

@@ -96,8 +96,24 @@ def test_startup_errors_are_one_clear_line(tmp_path):
 def test_check_deploy_fails_with_debug_and_passes_on_production_settings(tmp_path):
     debug = run("check", env={"KETAFLOW_DEBUG": "1"}, tmp_path=tmp_path)
     assert debug.returncode != 0 and "DEBUG is on" in debug.stderr + debug.stdout
-    production = run("check", env={"KETAFLOW_HTTPS": "1"}, tmp_path=tmp_path)
+    unset = run("check", env={"KETAFLOW_HTTPS": "1"}, tmp_path=tmp_path)
+    assert unset.returncode != 0 and "KETAFLOW_PUBLIC_URL is not set" in unset.stderr
+    production = run(
+        "check",
+        env={"KETAFLOW_HTTPS": "1", "KETAFLOW_PUBLIC_URL": "https://clinic.example.org"},
+        tmp_path=tmp_path,
+    )
     assert production.returncode == 0, production.stderr
+    wildcard = run(
+        "check",
+        env={
+            "KETAFLOW_HTTPS": "1",
+            "KETAFLOW_PUBLIC_URL": "https://clinic.example.org",
+            "KETAFLOW_ALLOWED_HOSTS": "*",
+        },
+        tmp_path=tmp_path,
+    )
+    assert wildcard.returncode != 0 and "wildcard" in wildcard.stderr
 
 
 def test_pure_clinical_commands_are_wired(tmp_path):

@@ -25,6 +25,15 @@ class CodeForm(forms.Form):
     )
 
 
+class ReauthForm(forms.Form):
+    password = forms.CharField(
+        label="Your password",
+        max_length=4096,
+        help_text="Asked again before new recovery codes are made.",
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+
+
 class EnrolForm(forms.Form):
     code = forms.CharField(
         label="6-digit code",

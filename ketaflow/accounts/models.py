@@ -100,9 +100,68 @@ class LoginFailure(models.Model):
     email = models.CharField(max_length=254, db_index=True)
     client_address = models.GenericIPAddressField(null=True, blank=True)
     at = models.DateTimeField(default=timezone.now, db_index=True)
+    # Set on the failure that reached the limit: sign-in for this email is refused until then.
+    # Attempts while locked add no row, so they never extend the lock.
+    locked_until = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"failed sign-in for {self.email} at {self.at:%Y-%m-%d %H:%M}"
+
+
+class SignInAttempt(models.Model):
+    """One POST to a sign-in, second-factor or password-reset page, for the per-address limit.
+
+    Holds a keyed hash of the client address (never the address itself) and the time; rows
+    older than the window are deleted as new ones arrive.
+    """
+
+    scope = models.CharField(max_length=20)
+    address_hash = models.CharField(max_length=64)
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["scope", "address_hash", "at"], name="signin_attempt_by_addr")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.scope} attempt at {self.at:%Y-%m-%d %H:%M:%S}"
+
+
+class Invitation(models.Model):
+    """An owner's offer of a membership to someone who already has a ketaflow account.
+
+    The membership exists only once the invited person accepts it while signed in (both
+    steps), so no clinic can attach another clinic's staff member, or see their sign-ins,
+    on its own.
+    """
+
+    clinic = models.ForeignKey("tenancy.Clinic", on_delete=models.CASCADE, related_name="+")
+    email = models.EmailField()
+    roles = models.JSONField(default=list)
+    locations = models.ManyToManyField("tenancy.Location", blank=True, related_name="+")
+    invited_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    declined_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["email", "expires_at"], name="invitation_by_email")]
+
+    def __str__(self) -> str:
+        return f"invitation of {self.email}"
+
+    @property
+    def is_open(self) -> bool:
+        return (
+            self.accepted_at is None
+            and self.declined_at is None
+            and self.expires_at > timezone.now()
+        )
 
 
 class EmergencyAccess(models.Model):

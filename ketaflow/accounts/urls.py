@@ -1,5 +1,5 @@
 from django.contrib.auth import views as auth_views
-from django.urls import path, reverse_lazy
+from django.urls import path
 
 from ketaflow.accounts import views
 
@@ -12,17 +12,24 @@ urlpatterns = [
     path("logout/", views.logout_view, name="logout"),
     path("me/", views.account_view, name="account"),
     path("me/tokens/<int:pk>/revoke/", views.revoke_token_view, name="revoke_token"),
+    path(
+        "me/invitations/<int:pk>/accept/",
+        views.invitation_view,
+        {"answer": "accept"},
+        name="invitation_accept",
+    ),
+    path(
+        "me/invitations/<int:pk>/decline/",
+        views.invitation_view,
+        {"answer": "decline"},
+        name="invitation_decline",
+    ),
     path("users/", views.users_view, name="users"),
     path("users/add/", views.member_add_view, name="member_add"),
     path("users/<int:pk>/", views.member_edit_view, name="member_edit"),
     path(
         "password-reset/",
-        auth_views.PasswordResetView.as_view(
-            template_name="accounts/password_reset.html",
-            email_template_name="accounts/password_reset_email.txt",
-            subject_template_name="accounts/password_reset_subject.txt",
-            success_url=reverse_lazy("accounts:password_reset_done"),
-        ),
+        views.PasswordResetView.as_view(),
         name="password_reset",
     ),
     path(
@@ -32,10 +39,7 @@ urlpatterns = [
     ),
     path(
         "password-reset/<uidb64>/<token>/",
-        auth_views.PasswordResetConfirmView.as_view(
-            template_name="accounts/password_reset_confirm.html",
-            success_url=reverse_lazy("accounts:password_reset_complete"),
-        ),
+        views.PasswordResetConfirmView.as_view(),
         name="password_reset_confirm",
     ),
     path(

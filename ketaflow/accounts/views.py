@@ -1,12 +1,18 @@
 import base64
+from functools import wraps
 
 import segno
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import authenticate, login, logout
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
+from django.urls import reverse, reverse_lazy
+from django.utils import timezone
+from django.utils.decorators import method_decorator
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_http_methods, require_POST
 from django_otp import login as otp_login
@@ -19,10 +25,11 @@ from ketaflow.accounts.forms import (
     EnrolForm,
     LoginForm,
     MembershipForm,
+    ReauthForm,
     TokenForm,
 )
 from ketaflow.accounts.middleware import start_session
-from ketaflow.accounts.models import ApiToken
+from ketaflow.accounts.models import ApiToken, Invitation
 from ketaflow.audit.middleware import client_address
 from ketaflow.tenancy.models import Membership
 from ketaflow.web.decorators import clinic_required
@@ -41,6 +48,36 @@ EXPIRED = {
 }
 
 
+THROTTLED = (
+    "Too many attempts from your network in the last {minutes} minutes. Wait a few minutes, "
+    "then try again."
+)
+
+
+def throttled(scope: str):
+    """Refuse a POST with 429 once the client address used up its attempts (before hashing)."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapper(request, *args, **kwargs):
+            if request.method == "POST" and not services.allow_attempt(
+                scope=scope, client_address=client_address(request)
+            ):
+                response = render(
+                    request,
+                    "accounts/throttled.html",
+                    {"message": THROTTLED.format(minutes=settings.KETAFLOW_THROTTLE_MINUTES)},
+                    status=429,
+                )
+                response["Retry-After"] = str(settings.KETAFLOW_THROTTLE_MINUTES * 60)
+                return response
+            return view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
 def _next_url(request, default="web:today"):
     target = request.POST.get("next") or request.GET.get("next") or ""
     if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
@@ -49,11 +86,12 @@ def _next_url(request, default="web:today"):
 
 
 @require_http_methods(["GET", "POST"])
+@throttled("sign-in")
 def login_view(request):
     next_url = _next_url(request)
     if request.user.is_authenticated and request.user.is_verified():
         return redirect(next_url)
-    form = LoginForm(request.POST or None)
+    form = LoginForm(request.POST if request.method == "POST" else None)
     expired = EXPIRED.get(request.GET.get("expired", ""))
     if request.method == "POST":
         if form.is_valid():
@@ -65,6 +103,7 @@ def login_view(request):
                 user = authenticate(request, email=email, password=form.cleaned_data["password"])
                 if user is not None:
                     login(request, user)
+                    request.session.cycle_key()  # a new key whatever the session held before
                     start_session(request)
                     return redirect(reverse("accounts:mfa") + "?" + urlencode({"next": next_url}))
                 services.record_login_failure(email=email, client_address=address, stage="password")
@@ -75,6 +114,7 @@ def login_view(request):
 
 
 @require_http_methods(["GET", "POST"])
+@throttled("second-factor")
 def mfa_view(request):
     """Second factor: a TOTP code or a one-time recovery code."""
     if not request.user.is_authenticated:
@@ -100,9 +140,16 @@ def mfa_view(request):
                         break
             if device is not None:
                 otp_login(request, device)
+                request.session.cycle_key()  # fully signed in: never the half-signed key
                 services.record_login(user=user, method=method)
                 if method == "recovery-code":
                     messages.warning(request, "You used a recovery code. Each code works once.")
+                elif services.recovery_codes_revoked(user):
+                    # A password reset revoked the codes: new ones, shown once.
+                    codes = services.issue_recovery_codes(user=user, reason="password-reset")
+                    return render(
+                        request, "accounts/recovery_codes.html", {"codes": codes, "next": next_url}
+                    )
                 return redirect(next_url)
         locked = services.record_login_failure(
             email=user.email, client_address=client_address(request), stage="second-factor"
@@ -116,6 +163,7 @@ def mfa_view(request):
 
 
 @require_http_methods(["GET", "POST"])
+@throttled("second-factor")
 def mfa_enrol_view(request):
     """Set up an authenticator app (QR code or typed key), then show recovery codes once."""
     if not request.user.is_authenticated:
@@ -135,6 +183,7 @@ def mfa_enrol_view(request):
             form.add_error("code", exc.message_dict["code"][0])
         else:
             otp_login(request, device)
+            request.session.cycle_key()
             services.record_login(user=user, method="totp-enrolment")
             return render(
                 request, "accounts/recovery_codes.html", {"codes": codes, "next": next_url}
@@ -165,10 +214,16 @@ def logout_view(request):
 @login_required
 @require_http_methods(["GET", "POST"])
 def account_view(request):
-    """The user's own page: memberships, second factor, recovery codes and API tokens."""
-    form = TokenForm(request.POST or None) if request.POST.get("form") == "token" else TokenForm()
+    """The user's own page: memberships, invitations, second factor, recovery codes, tokens.
+
+    Reached only with both sign-in steps done (SessionLimitsMiddleware). New recovery codes
+    also ask for the password again: a borrowed, unlocked screen must not yield a second factor.
+    """
+    which = request.POST.get("form") if request.method == "POST" else None
+    form = TokenForm(request.POST if which == "token" else None)
+    reauth = ReauthForm(request.POST if which == "recovery" else None)
     new_token = codes = None
-    if request.method == "POST" and request.POST.get("form") == "token":
+    if which == "token":
         if request.clinic is None:
             return redirect("tenancy:choose")
         if form.is_valid():
@@ -180,14 +235,52 @@ def account_view(request):
             except ValidationError as exc:
                 for field, errors in exc.message_dict.items():
                     form.add_error(field if field in form.fields else None, errors)
-    elif request.method == "POST" and request.POST.get("form") == "recovery":
-        codes = services.replace_recovery_codes(request.user)
+    elif which == "recovery" and reauth.is_valid():
+        if services.is_locked(request.user.email):
+            reauth.add_error("password", "Sign-in is paused for this account: try again later.")
+        elif request.user.check_password(reauth.cleaned_data["password"]):
+            codes = services.issue_recovery_codes(user=request.user, reason="asked")
+            reauth = ReauthForm()
+        else:
+            services.record_login_failure(
+                email=request.user.email,
+                client_address=client_address(request),
+                stage="re-authentication",
+            )
+            reauth.add_error("password", "That is not your password.")
     tokens = ApiToken.objects.filter(user=request.user).select_related("clinic")
     return render(
         request,
         "accounts/account.html",
-        {"form": form, "tokens": tokens, "new_token": new_token, "codes": codes},
+        {
+            "form": form,
+            "reauth": reauth,
+            "tokens": tokens,
+            "new_token": new_token,
+            "codes": codes,
+            "invitations": services.open_invitations(request.user),
+        },
     )
+
+
+@login_required
+@require_POST
+def invitation_view(request, pk, answer):
+    invitation = services.open_invitations(request.user).filter(pk=pk).first()
+    if invitation is None:
+        messages.error(request, "This invitation was answered, has expired or is not yours.")
+        return redirect("accounts:account")
+    accept = answer == "accept"
+    try:
+        services.answer_invitation(user=request.user, invitation=invitation, accept=accept)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        if accept:
+            messages.success(request, f"You are a member of {invitation.clinic.name} now.")
+        else:
+            messages.info(request, f"You declined the invitation of {invitation.clinic.name}.")
+    return redirect("accounts:account")
 
 
 @login_required
@@ -206,7 +299,15 @@ def users_view(request):
         .select_related("user")
         .prefetch_related("locations")
     )
-    return render(request, "accounts/users.html", {"memberships": memberships})
+    invitations = Invitation.objects.filter(
+        clinic=request.clinic,
+        accepted_at__isnull=True,
+        declined_at__isnull=True,
+        expires_at__gt=timezone.now(),
+    )
+    return render(
+        request, "accounts/users.html", {"memberships": memberships, "invitations": invitations}
+    )
 
 
 @clinic_required("users.manage")
@@ -241,7 +342,7 @@ def member_add_view(request):
     form = AddMemberForm(request.POST or None, clinic=request.clinic)
     if request.method == "POST" and form.is_valid():
         try:
-            membership, password = services.add_member(
+            membership, password, invitation = services.add_member(
                 actor=request.user, clinic=request.clinic, **form.cleaned_data
             )
         except ValidationError as exc:
@@ -251,6 +352,34 @@ def member_add_view(request):
             return render(
                 request,
                 "accounts/member_added.html",
-                {"membership": membership, "password": password},
+                {"membership": membership, "password": password, "invitation": invitation},
             )
     return render(request, "accounts/member_add.html", {"form": form})
+
+
+@method_decorator(throttled("password-reset"), name="dispatch")
+class PasswordResetView(auth_views.PasswordResetView):
+    """Reset by email; the link is built from KETAFLOW_PUBLIC_URL, never the request's Host."""
+
+    template_name = "accounts/password_reset.html"
+    email_template_name = "accounts/password_reset_email.txt"
+    subject_template_name = "accounts/password_reset_subject.txt"
+    success_url = reverse_lazy("accounts:password_reset_done")
+
+    def form_valid(self, form):
+        self.extra_email_context = {"public_url": settings.PUBLIC_URL}
+        return super().form_valid(form)
+
+
+@method_decorator(throttled("password-reset"), name="dispatch")
+class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    """The new password unlocks sign-in and ends the old sessions and credentials (audited)."""
+
+    template_name = "accounts/password_reset_confirm.html"
+    success_url = reverse_lazy("accounts:password_reset_complete")
+
+    def form_valid(self, form):
+        with transaction.atomic():
+            response = super().form_valid(form)
+            services.password_reset_completed(user=form.user)
+        return response

@@ -7,8 +7,13 @@ class SchedulingConfig(AppConfig):
     verbose_name = "Scheduling"
 
     def ready(self):
-        from ketaflow.scheduling import views
+        from ketaflow.accounts.signals import credentials_revoked
+        from ketaflow.scheduling import services, views
         from ketaflow.web import dashboard, navigation
+
+        credentials_revoked.connect(
+            services.revoke_feed_tokens, dispatch_uid="scheduling.revoke_feed_tokens"
+        )
 
         navigation.item(
             "Calendar", "scheduling:week", action="schedule.view", order=30, namespace="scheduling"

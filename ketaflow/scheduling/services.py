@@ -677,6 +677,17 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def revoke_feed_tokens(sender=None, *, user, reason="", **kwargs) -> dict:
+    """Revoke every calendar-feed token of ``user`` (answers accounts' credentials_revoked).
+
+    Runs inside the caller's transaction; the caller's audit event carries the count.
+    """
+    count = FeedToken.objects.filter(user=user, revoked_at__isnull=True).update(
+        revoked_at=timezone.now()
+    )
+    return {"feed_tokens": count}
+
+
 @transaction.atomic
 def new_feed_token(*, clinic, actor) -> str:
     """A new calendar-feed token for the actor (earlier ones are revoked). Shown once."""
