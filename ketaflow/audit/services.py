@@ -8,6 +8,8 @@ HMAC-SHA256 under the audit key, kept outside the database (``ketaflow.audit.anc
 
 import hashlib
 import json
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from django.conf import settings
@@ -242,12 +244,27 @@ def record(
     return event
 
 
+def read_is_emergency(request, patient) -> bool:
+    """True when the request's user reaches ``patient``'s chart only through an emergency-access
+    grant. The access check itself decides (``patients.scope.ChartScope``), so every read is
+    flagged correctly whether or not the view kept the grant it was given."""
+    from ketaflow.patients.scope import ChartScope
+
+    user = getattr(request, "user", None)
+    if user is None or not getattr(user, "is_authenticated", False):
+        return False
+    clinic = getattr(request, "clinic", None)
+    if clinic is None or clinic.pk != patient.clinic_id:
+        clinic = patient.clinic
+    return ChartScope(user, clinic).access(patient)[0] == "emergency"
+
+
 def record_read(request, *, patient, obj=None, detail: dict | None = None) -> AuditEvent | None:
-    """One read event per request for opening a chart or record (later calls are no-ops)."""
+    """One read event per request for opening a chart or record (later calls are no-ops).
+    Flagged ``emergency`` when the chart is open to the user only through a grant."""
     if getattr(request, "_kf_read_audited", False):
         return None
     request._kf_read_audited = True
-    grant = getattr(request, "emergency_grant", None)
     clinic = getattr(request, "clinic", None)
     return record(
         action=Action.READ,
@@ -259,7 +276,102 @@ def record_read(request, *, patient, obj=None, detail: dict | None = None) -> Au
             "view": request.resolver_match.view_name if request.resolver_match else "",
             **(detail or {}),
         },
-        emergency=grant is not None,
+        emergency=read_is_emergency(request, patient),
+    )
+
+
+# A list read names at most this many patients (the first ones, in the order shown) and
+# always the count; list routes return at most 500 rows, most far fewer.
+LIST_READ_MAX_IDS = 200
+
+
+def _view_name(request) -> str:
+    match = getattr(request, "resolver_match", None)
+    return match.view_name if match else ""
+
+
+def record_list_read(
+    request,
+    *,
+    patient_ids,
+    object_type: str,
+    object_ids=(),
+    detail: dict | None = None,
+    clinic=None,
+    actor=None,
+) -> AuditEvent | None:
+    """One read event for a list of patient data (a list route, a search, a board, a panel).
+
+    The event names the route (``view``), the filters the caller passes in ``detail``, the
+    number of distinct patients shown and their ids (the first ``LIST_READ_MAX_IDS``, in the
+    order shown; ``truncated`` says when there were more). The event has no patient key (the
+    report's patient filter and the chart's Activity tab show record reads); it is flagged
+    ``emergency`` when any patient shown is visible to the user only through an emergency
+    grant (those ids are listed as ``emergency_patients``). ``object_ids`` names the records
+    themselves where they are not patients and may have none (consultation requests), with
+    the same bound. Written even for an empty list: the query itself is part of the trail.
+
+    One event per request: inside ``list_read_batch`` the ids are collected and written once
+    when the batch ends; otherwise a request that has already recorded a read writes nothing.
+    """
+    ids = list(dict.fromkeys(int(i) for i in patient_ids if i is not None))
+    batch = getattr(request, "_kf_list_batch", None)
+    if batch is not None:
+        batch["patient_ids"].extend(ids)
+        part = {"object_type": object_type, "count": len(ids), **(detail or {})}
+        if object_ids:
+            part["objects"] = [int(i) for i in object_ids][:LIST_READ_MAX_IDS]
+        batch["parts"].append(part)
+        return None
+    if getattr(request, "_kf_read_audited", False):
+        return None
+    request._kf_read_audited = True
+    actor = actor if actor is not None else request.user
+    clinic = clinic if clinic is not None else getattr(request, "clinic", None)
+    from ketaflow.patients.scope import ChartScope
+
+    emergency_ids = sorted(ChartScope(actor, clinic).emergency_patient_ids(ids))
+    payload = {
+        "view": _view_name(request),
+        "list": True,
+        **(detail or {}),
+        "count": len(ids),
+        "patients": ids[:LIST_READ_MAX_IDS],
+        "truncated": len(ids) > LIST_READ_MAX_IDS,
+    }
+    objects = list(dict.fromkeys(int(i) for i in object_ids))
+    if objects:
+        payload["objects"] = objects[:LIST_READ_MAX_IDS]
+        payload["objects_truncated"] = len(objects) > LIST_READ_MAX_IDS
+    if emergency_ids:
+        payload["emergency_patients"] = emergency_ids[:LIST_READ_MAX_IDS]
+    return record(
+        action=Action.READ,
+        clinic=clinic,
+        actor=actor,
+        object_type=object_type,
+        detail=payload,
+        emergency=bool(emergency_ids),
+    )
+
+
+@contextmanager
+def list_read_batch(request, *, object_type: str):
+    """Collect the list reads of a page made of several lists (the Today page and its panels)
+    into the one read event of the request, written when the block ends without an error."""
+    if getattr(request, "_kf_list_batch", None) is not None:
+        yield
+        return
+    batch = request._kf_list_batch = {"patient_ids": [], "parts": []}
+    try:
+        yield
+    finally:
+        request._kf_list_batch = None
+    record_list_read(
+        request,
+        patient_ids=batch["patient_ids"],
+        object_type=object_type,
+        detail={"parts": batch["parts"]},
     )
 
 

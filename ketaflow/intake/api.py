@@ -115,6 +115,13 @@ def list_requests(request, status: str | None = None, limit: int = 25, offset: i
     clinic = api_require(request, "intake.view")
     limit, offset = max(1, min(limit, 100)), max(0, offset)
     rows = list(selectors.requests(clinic, status)[offset : offset + limit + 1])
+    audit.record_list_read(
+        request,
+        patient_ids=[r.patient_id for r in rows[:limit]],
+        object_ids=[r.pk for r in rows[:limit]],
+        object_type="intake.consultationrequest",
+        detail={"filters": {"status": status, "limit": limit, "offset": offset}},
+    )
     return {"items": rows[:limit], "limit": limit, "offset": offset, "has_more": len(rows) > limit}
 
 
@@ -122,7 +129,14 @@ def list_requests(request, status: str | None = None, limit: int = 25, offset: i
 def get_request(request, request_id: int):
     clinic = api_require(request, "intake.view")
     item = selectors.get_request(clinic, request_id)
-    audit.record(action="read", clinic=clinic, actor=request.user, obj=item, patient=item.patient)
+    audit.record(
+        action="read",
+        clinic=clinic,
+        actor=request.user,
+        obj=item,
+        patient=item.patient,
+        emergency=item.patient is not None and audit.read_is_emergency(request, item.patient),
+    )
     return item
 
 

@@ -5,6 +5,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 
 from ketaflow.accounts.permissions import can
+from ketaflow.audit import services as audit
 from ketaflow.intake import selectors
 from ketaflow.intake.forms import CHECKLIST, MEDICATION_CLASSES, OUTCOME_CHOICES
 from ketaflow.intake.models import ROUTE_CHOICES
@@ -80,6 +81,13 @@ def new_requests_panel(request):
     if clinic is None or not can(request.user, "intake.view", clinic):
         return None
     items = list(selectors.requests(clinic, "new")[:5])
+    audit.record_list_read(
+        request,
+        patient_ids=[r.patient_id for r in items],
+        object_ids=[r.pk for r in items],
+        object_type="intake.consultationrequest",
+        detail={"panel": "new-requests"},
+    )
     count = selectors.request_status_counts(clinic)["new"]
     return render_to_string(
         "intake/_today_panel.html", {"items": items, "count": count}, request=request

@@ -142,6 +142,13 @@ def queue(request):
     if status not in ConsultationRequest.Status.values:
         status = ""
     items = list(selectors.requests(request.clinic, status or None)[:200])
+    audit.record_list_read(
+        request,
+        patient_ids=[r.patient_id for r in items],
+        object_ids=[r.pk for r in items],
+        object_type="intake.consultationrequest",
+        detail={"filters": {"status": status or None}},
+    )
     counts = selectors.request_status_counts(request.clinic)
     return render(
         request,
@@ -161,7 +168,12 @@ def queue(request):
 def request_detail(request, pk):
     item = selectors.get_request(request.clinic, pk)
     audit.record(
-        action="read", clinic=request.clinic, actor=request.user, obj=item, patient=item.patient
+        action="read",
+        clinic=request.clinic,
+        actor=request.user,
+        obj=item,
+        patient=item.patient,
+        emergency=item.patient is not None and audit.read_is_emergency(request, item.patient),
     )
     return _render_detail(request, item, forms.StatusForm(initial={"status": item.status}))
 
@@ -474,7 +486,12 @@ def consent_pdf_view(request, pk):
     signature = selectors.get_signature(request.clinic, pk)
     patient = _chart_patient(request, signature.patient_id)
     audit.record(
-        action="print", clinic=request.clinic, actor=request.user, patient=patient, obj=signature
+        action="print",
+        clinic=request.clinic,
+        actor=request.user,
+        patient=patient,
+        obj=signature,
+        emergency=audit.read_is_emergency(request, patient),
     )
     response = HttpResponse(consent_pdf(signature, request.clinic), content_type="application/pdf")
     response["Content-Disposition"] = f'inline; filename="consent-{signature.pk}.pdf"'

@@ -13,6 +13,7 @@ from ketaflow.audit import services as audit
 from ketaflow.clinical import instruments
 from ketaflow.measures import selectors, services
 from ketaflow.patients import selectors as patient_selectors
+from ketaflow.patients.scope import ChartScope
 
 router = Router(tags=["measures"])
 
@@ -315,8 +316,16 @@ class AcknowledgeIn(Schema):
     "/alerts", response={200: list[AlertOut], **ERRORS}, summary="Unacknowledged safety alerts"
 )
 def list_alerts(request):
+    """Open alerts of patients whose chart you may open; the read is audited."""
     clinic = api_require(request, "chart.view")
-    return list(selectors.alerts(clinic))
+    rows = list(selectors.alerts(clinic, scope=ChartScope(request.user, clinic)))
+    audit.record_list_read(
+        request,
+        patient_ids=[a.patient_id for a in rows],
+        object_type="measures.safetyalert",
+        detail={"filters": {"open": True}},
+    )
+    return rows
 
 
 @router.post(

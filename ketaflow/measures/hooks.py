@@ -7,9 +7,11 @@ import datetime
 from django.template.loader import render_to_string
 
 from ketaflow.accounts.permissions import can
+from ketaflow.audit import services as audit
 from ketaflow.measures import charts, selectors
 from ketaflow.patients import chart
 from ketaflow.patients import selectors as patient_selectors
+from ketaflow.patients.scope import ChartScope
 from ketaflow.web import dashboard, navigation
 
 ITEM_TABLE_COLUMNS = 10
@@ -123,8 +125,15 @@ def risk_banner(request, patient):
 def alerts_panel(request):
     if not can(request.user, "chart.view", request.clinic):
         return None
-    open_alerts = list(selectors.alerts(request.clinic, limit=20))
-    flags = list(selectors.open_flags(request.clinic, limit=20))
+    scope = ChartScope(request.user, request.clinic)
+    open_alerts = list(selectors.alerts(request.clinic, scope=scope, limit=20))
+    flags = list(selectors.open_flags(request.clinic, scope=scope, limit=20))
+    audit.record_list_read(
+        request,
+        patient_ids=[a.patient_id for a in open_alerts] + [f.patient_id for f in flags],
+        object_type="measures.safetyalert",
+        detail={"panel": "measures-alerts"},
+    )
     return render_to_string(
         "measures/_panel.html",
         {

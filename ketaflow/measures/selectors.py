@@ -198,7 +198,8 @@ def open_flag(patient) -> RiskFlag | None:
     )
 
 
-def alerts(clinic, *, open_only: bool = True, limit: int = 200):
+def alerts(clinic, *, scope, open_only: bool = True, limit: int = 200):
+    """Safety alerts of the patients ``scope`` (a ``patients.scope.ChartScope``) sees."""
     qs = (
         SafetyAlert.objects.for_clinic(clinic)
         .select_related("patient", "acknowledged_by", "administration")
@@ -206,16 +207,18 @@ def alerts(clinic, *, open_only: bool = True, limit: int = 200):
     )
     if open_only:
         qs = qs.filter(acknowledged_at__isnull=True)
-    return qs[:limit]
+    return scope.visible(qs)[:limit]
 
 
-def open_flags(clinic, limit: int = 200):
-    return (
+def open_flags(clinic, *, scope, limit: int = 200):
+    """Uncleared risk flags of the patients ``scope`` sees."""
+    qs = (
         RiskFlag.objects.for_clinic(clinic)
         .filter(cleared_at__isnull=True)
         .select_related("patient")
-        .order_by("-raised_at")[:limit]
+        .order_by("-raised_at")
     )
+    return scope.visible(qs)[:limit]
 
 
 def on_call_user_ids(clinic) -> set[int]:

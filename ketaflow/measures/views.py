@@ -12,6 +12,7 @@ from ketaflow.audit import services as audit
 from ketaflow.clinical import instruments
 from ketaflow.measures import forms, selectors, services
 from ketaflow.patients import selectors as patient_selectors
+from ketaflow.patients.scope import ChartScope
 from ketaflow.tenancy.models import Membership
 from ketaflow.web.decorators import clinic_required
 
@@ -234,13 +235,23 @@ def stop_schedule(request, pk):
 
 @clinic_required("chart.view")
 def alert_list(request):
+    """Alerts and risk flags of the patients whose chart the user may open (audited)."""
+    scope = ChartScope(request.user, request.clinic)
+    open_alerts = list(selectors.alerts(request.clinic, scope=scope))
+    flags = list(selectors.open_flags(request.clinic, scope=scope))
+    recent = list(selectors.alerts(request.clinic, scope=scope, open_only=False, limit=30))
+    audit.record_list_read(
+        request,
+        patient_ids=[row.patient_id for row in (*open_alerts, *flags, *recent)],
+        object_type="measures.safetyalert",
+    )
     return render(
         request,
         "measures/alerts.html",
         {
-            "open_alerts": list(selectors.alerts(request.clinic)),
-            "flags": list(selectors.open_flags(request.clinic)),
-            "recent": list(selectors.alerts(request.clinic, open_only=False, limit=30)),
+            "open_alerts": open_alerts,
+            "flags": flags,
+            "recent": recent,
             "can_respond": can(request.user, "alerts.respond", request.clinic),
         },
     )
@@ -270,6 +281,7 @@ def acknowledge(request, pk):
 @require_http_methods(["GET", "POST"])
 def clear_flag(request, pk):
     flag = selectors.get_flag(request.clinic, pk)
+    _chart_patient(request, flag.patient_id)  # the same scope as the patient's chart
     form = forms.ClearFlagForm(request.POST or None)
     if flag.cleared_at is not None:
         messages.info(request, "This risk flag was already cleared.")
@@ -296,7 +308,11 @@ def clear_flag(request, pk):
         else:
             messages.success(request, "Risk flag cleared; the action is documented.")
             return redirect("patients:chart", pk=flag.patient_id)
-    open_alerts = [a for a in selectors.alerts(request.clinic) if a.patient_id == flag.patient_id]
+    scope = ChartScope(request.user, request.clinic)
+    open_alerts = [
+        a for a in selectors.alerts(request.clinic, scope=scope) if a.patient_id == flag.patient_id
+    ]
+    audit.record_read(request, patient=flag.patient, obj=flag)
     return render(
         request,
         "measures/clear_flag.html",

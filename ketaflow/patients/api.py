@@ -92,6 +92,12 @@ def list_patients(request, limit: int = 25, offset: int = 0, status: str | None 
     if status:
         qs = qs.filter(status=status)
     rows = list(qs[offset : offset + limit + 1])
+    audit.record_list_read(
+        request,
+        patient_ids=[p.pk for p in rows[:limit]],
+        object_type="patients.patient",
+        detail={"filters": {"status": status, "limit": limit, "offset": offset}},
+    )
     return {"items": rows[:limit], "limit": limit, "offset": offset, "has_more": len(rows) > limit}
 
 
@@ -99,7 +105,14 @@ def list_patients(request, limit: int = 25, offset: int = 0, status: str | None 
 def search_patients(request, body: SearchIn):
     """A POST, so that names and dates of birth never appear in URLs or access logs."""
     clinic = api_require(request, "patients.view")
-    return list(selectors.search(clinic, body.q, status=body.status, limit=body.limit))
+    rows = list(selectors.search(clinic, body.q, status=body.status, limit=body.limit))
+    audit.record_list_read(
+        request,
+        patient_ids=[p.pk for p in rows],
+        object_type="patients.patient",
+        detail={"search": selectors.describe_search(body.q, body.status, body.limit)},
+    )
+    return rows
 
 
 @router.get("/{patient_id}", response={200: PatientOut, **ERRORS}, summary="One patient")

@@ -7,8 +7,8 @@ from django.db.models import Count, Q
 from django.http import Http404
 
 from ketaflow.accounts.models import EmergencyAccess
-from ketaflow.accounts.permissions import membership_for, roles_can
 from ketaflow.patients.models import Patient, search_key
+from ketaflow.patients.scope import ChartScope
 from ketaflow.tenancy.models import Clinic
 
 _DATE_FORMATS = ("%Y-%m-%d", "%m/%d/%Y")
@@ -87,6 +87,22 @@ def search(clinic: Clinic, query: str, *, status: str | None = None, limit: int 
     return list(found.values())
 
 
+def describe_search(query: str, status: str | None = None, limit: int = 25) -> dict:
+    """What a search asked for, for its audit event, without the words typed: the kind of
+    query (name, MRN, date of birth or none) and its length. The patients it returned are
+    named by id in the same event, which is what the trail needs."""
+    query = " ".join((query or "").split())[:100]
+    if not query:
+        kind = "none"
+    elif _parse_date(query) is not None:
+        kind = "date-of-birth"
+    elif re.search(r"\d", query) and " " not in query:
+        kind = "mrn"
+    else:
+        kind = "name"
+    return {"kind": kind, "length": len(query), "status": status, "limit": limit}
+
+
 def needing_action(clinic: Clinic, limit: int = 20):
     """Patients waiting on the clinic: prospective ones, and anyone without a prescriber."""
     qs = patients(clinic).filter(
@@ -110,27 +126,7 @@ def chart_access(
 
     Normal scope: the clinical roles, at the patient's preferred location (members with no
     locations listed work at all of them), or as the patient's prescriber or therapist.
-    Outside it, only an active emergency-access grant opens the chart.
+    Outside it, only an active emergency-access grant opens the chart. The rule lives in
+    ``patients.scope.ChartScope``, which every list uses too.
     """
-    membership = membership_for(user, clinic)
-    if membership is None or not roles_can(membership.roles, "chart.view"):
-        return None, None
-    location_ids = {location.pk for location in membership.locations.all()}
-    if (
-        not location_ids
-        or patient.preferred_location_id is None
-        or patient.preferred_location_id in location_ids
-        or user.pk in (patient.prescriber_id, patient.therapist_id)
-    ):
-        return "normal", None
-    grant = (
-        EmergencyAccess.objects.filter(
-            clinic=clinic,
-            user=user,
-            patient=patient,
-            expires_at__gt=datetime.datetime.now(datetime.UTC),
-        )
-        .order_by("-expires_at")
-        .first()
-    )
-    return ("emergency", grant) if grant else (None, None)
+    return ChartScope(user, clinic).access(patient)

@@ -30,6 +30,12 @@ def patient_list(request):
     if status not in Patient.Status.values:
         status = ""
     results = list(selectors.search(request.clinic, query, status=status or None))
+    audit.record_list_read(
+        request,
+        patient_ids=[p.pk for p in results],
+        object_type="patients.patient",
+        detail={"search": selectors.describe_search(query, status or None)},
+    )
     context = {"results": results, "q": query, "status": status, "statuses": Patient.Status.choices}
     if request.htmx:
         return render(request, "patients/list.html#results", context)

@@ -8,6 +8,7 @@ from ketaflow.api import ERRORS, WRITE_ERRORS, api_require
 from ketaflow.audit import services as audit
 from ketaflow.clinical import protocols
 from ketaflow.patients import selectors as patient_selectors
+from ketaflow.patients.scope import ChartScope
 from ketaflow.plans import selectors, services
 
 router = Router(tags=["plans"])
@@ -166,12 +167,21 @@ def _plan_for(request, clinic, plan_id, write=False):
 
 @router.get("/plans", response={200: PlanPage, **ERRORS}, summary="List plans")
 def list_plans(request, patient_id: int | None = None, limit: int = 25, offset: int = 0):
+    """Only plans of patients whose chart you may open (your locations, your patients,
+    emergency grants), as on each plan's own page; the read is audited."""
     clinic = api_require(request, "chart.view")
     limit, offset = max(1, min(limit, 100)), max(0, offset)
     qs = selectors.plans(clinic).order_by("-created_at", "-id")
+    qs = ChartScope(request.user, clinic).visible(qs)
     if patient_id is not None:
         qs = qs.filter(patient_id=patient_id)
     rows = list(qs[offset : offset + limit + 1])
+    audit.record_list_read(
+        request,
+        patient_ids=[p.patient_id for p in rows[:limit]],
+        object_type="plans.treatmentplan",
+        detail={"filters": {"patient_id": patient_id, "limit": limit, "offset": offset}},
+    )
     return {"items": rows[:limit], "limit": limit, "offset": offset, "has_more": len(rows) > limit}
 
 

@@ -125,6 +125,22 @@ def list_appointments(
     if staff_id:
         qs = qs.filter(staff_id=staff_id)
     rows = list(qs[offset : offset + limit + 1])
+    audit.record_list_read(
+        request,
+        patient_ids=[a.patient_id for a in rows[:limit]],
+        object_ids=[a.pk for a in rows[:limit]],
+        object_type="scheduling.appointment",
+        detail={
+            "filters": {
+                "day": str(day),
+                "days": days,
+                "location_id": location_id,
+                "staff_id": staff_id,
+                "limit": limit,
+                "offset": offset,
+            }
+        },
+    )
     return {"items": rows[:limit], "limit": limit, "offset": offset, "has_more": len(rows) > limit}
 
 

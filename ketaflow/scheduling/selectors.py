@@ -100,13 +100,16 @@ def grid(clinic, first: datetime.date, days: int, *, location=None, staff=None):
         "patient__preferred_name",
         "patient__legal_given_name",
         "patient__legal_family_name",
+        "patient_id",
     )
     href = reverse("scheduling:appointment", args=[0])[:-2]
     labels = dict(Appointment.Status.choices)
     cells = defaultdict(list)
     count = 0
-    for pk, start, end, status, chair_id, type_name, preferred, given, family in qs:
+    patient_ids = []
+    for pk, start, end, status, chair_id, type_name, preferred, given, family, patient_id in qs:
         count += 1
+        patient_ids.append(patient_id)
         ls, le = start.astimezone(tz), end.astimezone(tz)
         text = f"{ls:%H:%M}-{le:%H:%M} {type_name} · {preferred or given} {family}"
         if status != Appointment.Status.BOOKED:
@@ -123,7 +126,7 @@ def grid(clinic, first: datetime.date, days: int, *, location=None, staff=None):
         {"id": rid, "name": name, "kind": kind, "cells": [cells.get((rid, d), []) for d in dates]}
         for rid, name, kind in resources
     ]
-    return {"dates": dates, "rows": table, "count": count}
+    return {"dates": dates, "rows": table, "count": count, "patient_ids": patient_ids}
 
 
 def plan_visits(clinic, plan) -> dict:

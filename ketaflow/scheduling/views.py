@@ -71,23 +71,22 @@ def _calendar(request, days: int):
     day = _date(request.GET.get("date"), clinic.today())
     first = day - datetime.timedelta(days=day.weekday()) if days == 7 else day
     data = selectors.grid(clinic, first, days, location=location, staff=staff)
-    if data["count"]:
-        # Patient names are on the page: one read event without a patient for the view.
-        audit.record(
-            action="read",
-            clinic=clinic,
-            actor=request.user,
-            object_type="scheduling.calendar",
-            object_id=f"{first}+{days}",
-            detail={
-                "view": request.resolver_match.view_name if request.resolver_match else "",
+    # Patient names are on the page: one list read naming the patients shown. The calendar is
+    # clinic-wide, like an appointment's own page (booking is not limited to one's locations).
+    audit.record_list_read(
+        request,
+        patient_ids=data["patient_ids"],
+        object_type="scheduling.calendar",
+        detail={
+            "filters": {
                 "first": str(first),
                 "days": days,
                 "location": location.pk if location else None,
                 "staff": staff.pk if staff else None,
-                "appointments": data["count"],
             },
-        )
+            "appointments": data["count"],
+        },
+    )
     return render(
         request,
         "scheduling/calendar.html",
@@ -588,6 +587,16 @@ def feed(request, token):
         .exclude(status=Appointment.Status.RESCHEDULED)
         .select_related("patient", "type", "location", "chair")
     )
+    rows = list(rows)
+    audit.record_list_read(
+        request,
+        patient_ids=[a.patient_id for a in rows],
+        object_ids=[a.pk for a in rows],
+        object_type="scheduling.appointment",
+        detail={"feed": row.pk},
+        clinic=row.clinic,
+        actor=row.user,
+    )
     return HttpResponse(
         ics.staff_feed(rows, f"{row.user} at {row.clinic.name}"),
         content_type="text/calendar; charset=utf-8",
@@ -601,6 +610,13 @@ def today_panel(request):
     if clinic is None or not can(request.user, "schedule.view", clinic):
         return None
     rows = list(selectors.in_range(clinic, clinic.today(), 1))
+    audit.record_list_read(
+        request,
+        patient_ids=[a.patient_id for a in rows],
+        object_ids=[a.pk for a in rows],
+        object_type="scheduling.appointment",
+        detail={"panel": "appointments-today"},
+    )
     for a in rows:
         a.local_start = a.start.astimezone(clinic.tz)
     return render_to_string("scheduling/_today.html", {"rows": rows}, request=request)

@@ -276,6 +276,7 @@ def notes_fhir(request, patient_id: int):
         object_type="therapy.export",
         object_id=str(patient.pk),
         detail={"notes": len(notes), "api": True},
+        emergency=audit.read_is_emergency(request, patient),
     )
     return fhir.bundle(patient, notes)
 

@@ -353,7 +353,6 @@ def record_note_read(request, note) -> None:
     """Every read of a therapy note is audited; a psychotherapy note's every opening is
     (``record_read`` would skip a second read in the same request)."""
     if note.is_psychotherapy:
-        grant = getattr(request, "emergency_grant", None)
         audit.record(
             action="read",
             clinic=note.clinic,
@@ -361,7 +360,7 @@ def record_note_read(request, note) -> None:
             patient=note.patient,
             obj=note,
             detail={"view": request.resolver_match.view_name if request.resolver_match else ""},
-            emergency=grant is not None,
+            emergency=audit.read_is_emergency(request, note.patient),
         )
         request._kf_read_audited = True
     else:

@@ -664,6 +664,7 @@ def letter_pdf(request, pk):
         patient=letter.patient,
         obj=letter,
         detail={"draft": not letter.is_signed},
+        emergency=audit.read_is_emergency(request, letter.patient),
     )
     response = HttpResponse(data, content_type="application/pdf")
     response["Content-Disposition"] = f'inline; filename="progress-letter-{letter.pk}.pdf"'
@@ -720,6 +721,7 @@ def export(request, pk):
         object_type="therapy.export",
         object_id=str(patient.pk),
         detail={"notes": len(notes)},
+        emergency=audit.read_is_emergency(request, patient),
     )
     response = HttpResponse(json.dumps(bundle, indent=2), content_type="application/fhir+json")
     response["Content-Disposition"] = f'attachment; filename="therapy-notes-{patient.mrn}.json"'

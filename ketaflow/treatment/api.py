@@ -15,6 +15,7 @@ from ninja.errors import HttpError
 from ketaflow.api import ERRORS, WRITE_ERRORS, api_require
 from ketaflow.audit import services as audit
 from ketaflow.clinical import vitals as rules
+from ketaflow.patients.scope import ChartScope
 from ketaflow.treatment import rems, selectors, services
 from ketaflow.treatment.models import TreatmentSession
 
@@ -291,12 +292,21 @@ def _detail(s) -> dict:
 
 @router.get("/sessions", response={200: SessionPage, **ERRORS}, summary="Sessions (active first)")
 def list_sessions(request, state: str | None = None, limit: int = 50, offset: int = 0):
+    """Only sessions of patients whose chart you may open (your locations, your patients,
+    emergency grants); the read is audited with the patients listed."""
     clinic = api_require(request, "chart.view")
     limit, offset = max(1, min(limit, 200)), max(0, offset)
     qs = TreatmentSession.objects.for_clinic(clinic).order_by("-opened_at", "-id")
+    qs = ChartScope(request.user, clinic).visible(qs)
     if state:
         qs = qs.filter(state=state)
     rows = list(qs[offset : offset + limit + 1])
+    audit.record_list_read(
+        request,
+        patient_ids=[s.patient_id for s in rows[:limit]],
+        object_type="treatment.treatmentsession",
+        detail={"filters": {"state": state, "limit": limit, "offset": offset}},
+    )
     return {"items": rows[:limit], "limit": limit, "offset": offset, "has_more": len(rows) > limit}
 
 
@@ -472,8 +482,16 @@ def record_event(request, session_id: int, body: EventIn):
 
 @router.get("/alerts", response={200: list[AlertOut], **ERRORS}, summary="Open treatment alerts")
 def list_alerts(request):
+    """Open alerts of patients whose chart you may open; the read is audited."""
     clinic = api_require(request, "chart.view")
-    return list(selectors.open_alerts(clinic, limit=200))
+    rows = list(selectors.open_alerts(clinic, limit=200, scope=ChartScope(request.user, clinic)))
+    audit.record_list_read(
+        request,
+        patient_ids=[a.patient_id for a in rows],
+        object_type="treatment.sessionalert",
+        detail={"filters": {"open": True}},
+    )
+    return rows
 
 
 @router.post(
@@ -654,8 +672,16 @@ def _rems(form) -> dict:
 
 @router.get("/rems", response={200: list[RemsOut], **ERRORS}, summary="REMS forms (unsigned first)")
 def list_rems(request):
+    """REMS forms of patients whose chart you may open; the read is audited."""
     clinic = api_require(request, "rems.sign")
-    return [_rems(f) for f in selectors.rems_forms(clinic)[:500]]
+    qs = ChartScope(request.user, clinic).visible(selectors.rems_forms(clinic), "session__patient")
+    forms = list(qs[:500])
+    audit.record_list_read(
+        request,
+        patient_ids=[f.session.patient_id for f in forms],
+        object_type="treatment.remsform",
+    )
+    return [_rems(f) for f in forms]
 
 
 @router.put(

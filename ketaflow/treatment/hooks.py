@@ -5,8 +5,10 @@ from django.apps import apps as django_apps
 from django.template.loader import render_to_string
 
 from ketaflow.accounts.permissions import can
+from ketaflow.audit import services as audit
 from ketaflow.patients import chart
 from ketaflow.patients import selectors as patient_selectors
+from ketaflow.patients.scope import ChartScope
 from ketaflow.treatment import selectors
 from ketaflow.treatment.models import TreatmentSession
 from ketaflow.web import dashboard, navigation
@@ -20,7 +22,17 @@ def _may_see(request, patient) -> bool:
 def alerts_panel(request):
     if not can(request.user, "chart.view", request.clinic):
         return None
-    alerts = list(selectors.open_alerts(request.clinic, limit=20))
+    alerts = list(
+        selectors.open_alerts(
+            request.clinic, limit=20, scope=ChartScope(request.user, request.clinic)
+        )
+    )
+    audit.record_list_read(
+        request,
+        patient_ids=[a.patient_id for a in alerts],
+        object_type="treatment.sessionalert",
+        detail={"panel": "treatment-alerts"},
+    )
     return render_to_string(
         "treatment/_panel.html",
         {"open_alerts": alerts, "can_respond": can(request.user, "alerts.respond", request.clinic)},

@@ -82,13 +82,15 @@ def sessions_today(clinic):
     )
 
 
-def open_alerts(clinic, limit=50):
-    return (
+def open_alerts(clinic, limit=50, *, scope):
+    """Unacknowledged alerts of the patients ``scope`` (a ``patients.scope.ChartScope``) sees."""
+    qs = (
         SessionAlert.objects.for_clinic(clinic)
         .filter(acknowledged_at__isnull=True)
         .select_related("patient", "session__chair")
-        .order_by("created_at")[:limit]
+        .order_by("created_at")
     )
+    return scope.visible(qs)[:limit]
 
 
 @dataclass
@@ -105,14 +107,28 @@ class BoardRow:
     route_label: str = ""
 
 
-def board(clinic, location=None) -> list[BoardRow]:
-    """Every active session (and today's finished ones are not shown): 3 queries."""
+def board_locations(clinic, scope):
+    """The locations whose chairs ``scope``'s member may watch: their own, or all of them
+    for members with no locations listed."""
+    qs = clinic.locations.order_by("name")
+    if scope.location_ids:
+        qs = qs.filter(pk__in=scope.location_ids)
+    return qs
+
+
+def board(clinic, location=None, *, scope) -> list[BoardRow]:
+    """Every active session at the member's locations (``scope``, a
+    ``patients.scope.ChartScope``) whose patient's chart the member may open; today's
+    finished ones are not shown. 3 queries."""
     qs = (
         TreatmentSession.objects.for_clinic(clinic)
         .filter(state__in=TreatmentSession.ACTIVE)
         .select_related("patient", "chair", "location")
         .order_by("location__name", "chair__name", "opened_at")
     )
+    qs = scope.visible(qs)
+    if scope.location_ids:
+        qs = qs.filter(location__in=board_locations(clinic, scope))
     if location is not None:
         qs = qs.filter(location=location)
     sessions = list(qs)

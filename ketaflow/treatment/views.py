@@ -16,6 +16,7 @@ from ketaflow.audit import services as audit
 from ketaflow.clinical import instruments
 from ketaflow.clinical import vitals as rules
 from ketaflow.patients import selectors as patient_selectors
+from ketaflow.patients.scope import ChartScope
 from ketaflow.treatment import charts, pdf, rems, selectors, services
 from ketaflow.treatment.models import DoseEvent, SessionAlert, TreatmentSettings
 from ketaflow.web.decorators import clinic_required
@@ -49,30 +50,41 @@ def _at(request, value):
     return timezone.make_aware(parsed, request.clinic.tz) if timezone.is_naive(parsed) else parsed
 
 
-def _location(request):
+def _location(request, scope):
+    """The location chosen in the query string, among those the member may watch."""
     pk = request.GET.get("location")
     if pk and pk.isdigit():
-        return get_object_or_404(request.clinic.locations.all(), pk=pk)
+        return get_object_or_404(selectors.board_locations(request.clinic, scope), pk=pk)
     return None
 
 
 @clinic_required("chart.view")
 def day(request):
-    location = _location(request)
-    appts = list(selectors.todays_dose_appointments(request.clinic, location))
-    today = selectors.sessions_today(request.clinic).select_related("appointment__type")
+    scope = ChartScope(request.user, request.clinic)
+    location = _location(request, scope)
+    appts = list(scope.visible(selectors.todays_dose_appointments(request.clinic, location)))
+    today = scope.visible(selectors.sessions_today(request.clinic)).select_related(
+        "appointment__type"
+    )
     if location is not None:
         today = today.filter(location=location)
     sessions = {s.appointment_id: s for s in today}
     listed = {a.pk for a in appts}
     # Sessions opened today from another day's appointment (e.g. moved at the desk).
     extra = [(s.appointment, s) for s in sessions.values() if s.appointment_id not in listed]
+    rows = [(a, sessions.get(a.pk)) for a in appts] + extra
+    audit.record_list_read(
+        request,
+        patient_ids=[a.patient_id for a, _ in rows],
+        object_type="treatment.treatmentsession",
+        detail={"filters": {"location": location.pk if location else None}},
+    )
     return render(
         request,
         "treatment/day.html",
         {
-            "rows": [(a, sessions.get(a.pk)) for a in appts] + extra,
-            "locations": request.clinic.locations.all(),
+            "rows": rows,
+            "locations": selectors.board_locations(request.clinic, scope),
             "location": location,
             "can_chart": can(request.user, "vitals.chart", request.clinic),
         },
@@ -93,25 +105,36 @@ def open_session(request, pk):
     return redirect("treatment:session", s.pk)
 
 
-def _board_context(request):
-    location = _location(request)
-    return {
-        "rows": selectors.board(request.clinic, location),
+def _board(request, template):
+    """The chair board: only the member's locations and the patients whose chart they may
+    open (the same scope as the session page); every refresh is an audited read."""
+    scope = ChartScope(request.user, request.clinic)
+    location = _location(request, scope)
+    rows = selectors.board(request.clinic, location, scope=scope)
+    audit.record_list_read(
+        request,
+        patient_ids=[r.session.patient_id for r in rows],
+        object_type="treatment.treatmentsession",
+        detail={"filters": {"location": location.pk if location else None}, "board": True},
+    )
+    context = {
+        "rows": rows,
         "location": location,
-        "locations": request.clinic.locations.all(),
+        "locations": selectors.board_locations(request.clinic, scope),
         "now": timezone.now(),
         "large": request.GET.get("large") == "1",
     }
+    return render(request, template, context)
 
 
 @clinic_required("chart.view")
 def board(request):
-    return render(request, "treatment/board.html", _board_context(request))
+    return _board(request, "treatment/board.html")
 
 
 @clinic_required("chart.view")
 def board_partial(request):
-    return render(request, "treatment/_board.html", _board_context(request))
+    return _board(request, "treatment/_board.html")
 
 
 def _page_context(request, s):
@@ -175,8 +198,10 @@ def session(request, pk):
 
 @clinic_required("chart.view")
 def session_live(request, pk):
-    """The polled part of the session page: open alerts, repeat prompts, next reading due."""
+    """The polled part of the session page: open alerts, repeat prompts, next reading due.
+    Every refresh is a read of the session and is audited like the page."""
     s = _session(request, pk)
+    audit.record_read(request, patient=s.patient, obj=s, detail={"live": True})
     return render(
         request,
         "treatment/_live.html",
@@ -558,7 +583,14 @@ def rems_form(request, pk):
 @clinic_required("rems.sign")
 def rems_list(request):
     today = request.clinic.today()
-    forms = [(f, selectors.rems_status(f, today)) for f in selectors.rems_forms(request.clinic)]
+    scope = ChartScope(request.user, request.clinic)
+    visible = list(scope.visible(selectors.rems_forms(request.clinic), "session__patient"))
+    forms = [(f, selectors.rems_status(f, today)) for f in visible]
+    audit.record_list_read(
+        request,
+        patient_ids=[f.session.patient_id for f in visible],
+        object_type="treatment.remsform",
+    )
     return render(request, "treatment/rems_list.html", {"forms": forms, "today": today})
 
 
@@ -568,7 +600,12 @@ def _rems_for(request, pk):
     if form is None:
         raise PermissionDenied("No REMS form for this session yet.")
     audit.record(
-        action="export", clinic=request.clinic, actor=request.user, patient=s.patient, obj=form
+        action="export",
+        clinic=request.clinic,
+        actor=request.user,
+        patient=s.patient,
+        obj=form,
+        emergency=audit.read_is_emergency(request, s.patient),
     )
     return s, form
 

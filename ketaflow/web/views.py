@@ -2,6 +2,7 @@ from django.db import connection
 from django.http import JsonResponse
 from django.shortcuts import render
 
+from ketaflow.audit import services as audit
 from ketaflow.patients import selectors as patient_selectors
 from ketaflow.web.dashboard import panels_for
 from ketaflow.web.decorators import clinic_required
@@ -11,13 +12,23 @@ from ketaflow.web.decorators import clinic_required
 def today(request):
     """The day at a glance. Later issues add appointments and alerts above the work queue."""
     clinic = request.clinic
+    # The page and its panels are one audited read naming every patient shown.
+    with audit.list_read_batch(request, object_type="web.today"):
+        needing_action = list(patient_selectors.needing_action(clinic))
+        audit.record_list_read(
+            request,
+            patient_ids=[p.pk for p in needing_action],
+            object_type="patients.patient",
+            detail={"panel": "needing-action"},
+        )
+        panels = panels_for(request)
     return render(
         request,
         "web/today.html",
         {
-            "needing_action": patient_selectors.needing_action(clinic),
+            "needing_action": needing_action,
             "counts": patient_selectors.status_counts(clinic),
-            "panels": panels_for(request),
+            "panels": panels,
         },
     )
 

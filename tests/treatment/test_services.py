@@ -4,6 +4,7 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 
 from ketaflow.audit.models import AuditEvent
+from ketaflow.patients.scope import ChartScope
 from ketaflow.scheduling.models import Appointment
 from ketaflow.testing.concurrency import at_once
 from ketaflow.treatment import selectors, services
@@ -309,7 +310,8 @@ def test_high_bp_needs_confirmation_then_raises_one_alert(build, staff):
     kinds = {(f.rule, f.kind) for f in first.findings}
     assert ("bp_high", "recheck") in kinds
     assert not SessionAlert.objects.filter(session=s, rule="bp_high").exists()
-    assert "repeat within 5 min" in selectors.board(s.clinic)[0].recheck
+    scope = ChartScope(nurse, s.clinic)
+    assert "repeat within 5 min" in selectors.board(s.clinic, scope=scope)[0].recheck
     second = vit(s, nurse, 0, systolic=188, diastolic=104)
     assert [a.rule for a in second.raised if a.rule == "bp_high"] == ["bp_high"]
     third = vit(s, nurse, 0, systolic=190, diastolic=104)
@@ -585,16 +587,17 @@ def test_esketamine_stopped_early_after_a_device_still_needs_its_rems_form(build
 # ---------------------------------------------------------------------------- board
 
 
-def test_board_constant_queries(build, django_assert_num_queries, clinic):
+def test_board_constant_queries(build, django_assert_num_queries, clinic, staff):
     for to in ("checked_in", "dosing", "monitoring"):
         build(to)
+    scope = ChartScope(staff["nurse"], clinic)
     with django_assert_num_queries(4) as ctx:
-        rows = selectors.board(clinic)
+        rows = selectors.board(clinic, scope=scope)
     assert len(rows) == 3
     for to in ("recovery", "ready", "pre_assessment"):
         build(to)
     with django_assert_num_queries(len(ctx.captured_queries)):
-        assert len(selectors.board(clinic)) == 6
+        assert len(selectors.board(clinic, scope=scope)) == 6
 
 
 def test_tick_command_escalates_through_the_task(build, staff, clinic, mailoutbox):
