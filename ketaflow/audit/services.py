@@ -9,7 +9,6 @@ HMAC-SHA256 under the audit key, kept outside the database (``ketaflow.audit.anc
 import hashlib
 import json
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from django.conf import settings
