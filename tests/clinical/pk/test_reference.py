@@ -128,3 +128,16 @@ def test_validate_carries_the_twelve_table4_checks_with_the_deviation_labelled()
     assert {c.name for c in checks if "Cmax" in c.name} == {
         f"{a} Cmax {mg} mg" for a in ("esketamine", "noresketamine") for mg in (28, 56, 84)
     }
+
+
+def test_validation_report_shows_the_deviation_not_a_pass(tmp_path):
+    from ketaflow.clinical.pk import validate
+
+    assert validate(tmp_path, include_opentiva=False) is True
+    md = (tmp_path / "report.md").read_text()
+    html = (tmp_path / "report.html").read_text()
+    rows = [line for line in md.splitlines() if line.startswith("| noresketamine AUC0-24")]
+    assert len(rows) == 3 and all(r.endswith("| DEVIATES (documented) |") for r in rows)
+    assert "274.4 ng·h/mL (±10%)" in rows[0] and "141.0% of Table 4" in rows[0]
+    assert "3 of them a documented deviation" in md
+    assert html.count(">DEVIATES (documented)<") == 3
