@@ -26,7 +26,7 @@ REF = "clinical reference s.7"
 PR = "Perez-Ruixo 2021 as quoted in clinical reference s.7"
 TABLE4 = (
     "Perez-Ruixo et al., Clin Pharmacokinet 2021, Table 4 (typical non-Asian adult 18-60 y, "
-    "one nasal session)"
+    "one nasal session), as transcribed in nlmixr2lib's PerezRuixo_2020_esketamine vignette"
 )
 # Table 4, non-Asian adults 18-60 y: (esketamine Cmax ng/mL, AUC0-24 ng·h/mL,
 # noresketamine Cmax, AUC0-24) by session dose.
