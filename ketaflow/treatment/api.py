@@ -691,5 +691,8 @@ def session_prediction(request, session_id: int):
     clinic = api_require(request, "chart.view")
     s = _session(request, clinic, session_id)
     audit.record_read(request, patient=s.patient, obj=s)
-    made = selectors.session_forecast(s, selectors.session_view(s))
+    try:
+        made = selectors.session_forecast(s, selectors.session_view(s))
+    except (ValueError, ArithmeticError) as exc:  # an aid only, like the page: never a 500
+        return {"session_id": s.pk, "prediction": None, "unavailable": str(exc)}
     return {"session_id": s.pk, "prediction": None if made is None else made[0].to_dict()}

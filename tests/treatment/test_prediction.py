@@ -43,3 +43,21 @@ def test_esketamine_session_has_no_racemic_band(build, staff, client_for):
     assert 'fill="#e8d9f2"' not in svg and "100-250 ng/mL measured" not in svg
     shown = client.get(f"/api/v1/treatment/sessions/{s.pk}/prediction").json()["prediction"]
     assert shown["reference_band"] is None and shown["time_below"] is None
+
+
+def test_session_prediction_api_is_null_before_a_dose_and_never_a_500(
+    build, staff, client_for, monkeypatch
+):
+    client = client_for(staff["nurse"])
+    before = build("checked_in")
+    body = client.get(f"/api/v1/treatment/sessions/{before.pk}/prediction").json()
+    assert body == {"session_id": before.pk, "prediction": None}
+    s = build("monitoring")
+
+    def broken(*args):
+        raise ValueError("pause outside the infusion")
+
+    monkeypatch.setattr(selectors, "session_forecast", broken)
+    r = client.get(f"/api/v1/treatment/sessions/{s.pk}/prediction")
+    assert r.status_code == 200
+    assert r.json()["prediction"] is None and "pause" in r.json()["unavailable"]
