@@ -125,9 +125,6 @@ def protocol_of(version) -> protocols.Protocol:
 # Predicted concentration (population estimate) for the planned dose
 # ---------------------------------------------------------------------------
 
-IV_MODEL = "kamp-2020"  # the racemic model of the overlay's summary figures elsewhere
-NASAL_MODEL = "perez-ruixo-2021"
-
 
 @dataclass(frozen=True)
 class PKView:
