@@ -1,13 +1,14 @@
 """Plain-language patient education, one page per route, written for ketaflow.
 
-Every fact comes from ../shared/clinical-reference.md (section named in ``source``). The
-concentration curves are population estimates from published models, never measurements.
+Every fact names its published source (``source``). The concentration curves are population
+estimates from published models, never measurements.  Nothing here links a blood level to
+how a person feels: none of the cited sources gives such a relation, so none is claimed.
 """
 
 from dataclasses import dataclass
 from functools import lru_cache
 
-from ketaflow.clinical.pk import Regimen, get_model, simulate, svg_curve, time_below
+from ketaflow.clinical.pk import Regimen, forecast
 
 COMMON_EFFECTS = (
     "feeling detached or dreamlike (dissociation)",
@@ -38,7 +39,7 @@ class Topic:
     sections: tuple[Section, ...]
     effects_last: str
     source: str
-    curve: tuple | None = None  # (model code, regimen factory, weight kg, shade range, explanation)
+    curve: tuple | None = None  # (regimen factory, weight kg, explanation)
 
 
 def _iv_regimen():
@@ -79,14 +80,20 @@ TOPICS = {
             "The dreamlike, detached feeling usually fades within about 20 minutes of the drip "
             "stopping. Other effects settle over the following hours."
         ),
-        source="Fava et al. 2020; Murrough et al. 2013; clinic practice (clinical reference sections 1-3)",
+        source=(
+            "Fava et al., Mol Psychiatry 2020 (dose); Murrough et al., Biol Psychiatry 2013 "
+            "(course); clinic practice (booster timing, monitoring); measured levels: Krystal et "
+            "al. 1994 as quoted by Zanos et al., Pharmacol Rev 2018"
+        ),
         curve=(
-            "kamp-2020",
             _iv_regimen,
             70.0,
-            (100.0, 250.0),
-            "The shaded band (100-250 ng/mL) is the range of levels measured in people during such "
-            "infusions; the dreamlike effects happen mostly while the level is in or above it.",
+            "Each line is the estimate of one of four published computer models of how ketamine "
+            "moves through the body, for a typical 70 kg adult having 0.5 mg per kilogram over 40 "
+            "minutes. The models do not agree exactly, which is why there are four lines. The "
+            "shaded band (100-250 ng/mL) is the range of ketamine levels measured in blood taken "
+            "from a vein during such infusions in a research study (Krystal et al. 1994, as "
+            "quoted by Zanos et al. 2018). The curve does not tell you how you will feel.",
         ),
     ),
     "im-ketamine": Topic(
@@ -109,7 +116,7 @@ TOPICS = {
             "Effects start within minutes and settle over the following hours. The nurse checks that "
             "you are steady and alert before you leave."
         ),
-        source="Chilukuri et al. 2014 (clinical reference sections 1 and 3)",
+        source="Chilukuri et al., Indian J Psychol Med 2014 (dose); clinic practice (monitoring)",
     ),
     "esketamine-nasal": Topic(
         route="esketamine-nasal",
@@ -142,13 +149,13 @@ TOPICS = {
             ),
         ),
         effects_last="Most effects settle within about an hour and a half of the dose.",
-        source="Spravato prescribing information and REMS (clinical reference sections 1 and 3)",
+        source="Spravato prescribing information and REMS; curve: Perez-Ruixo et al., Clin Pharmacokinet 2021",
         curve=(
-            "perez-ruixo-2021",
             _esketamine_regimen,
             70.0,
-            None,
-            "The curve shows how the level rises after the two sprays of a 56 mg dose and then falls.",
+            "The curve is the estimate of a published computer model (Perez-Ruixo et al. 2021) of "
+            "how the esketamine level in the blood rises after the two devices of a 56 mg dose and "
+            "then falls. It does not tell you how you will feel.",
         ),
     ),
     "oral-ketamine": Topic(
@@ -173,7 +180,7 @@ TOPICS = {
             "Effects start more slowly than with a drip and settle over the following hours; your "
             "therapist stays with you until you are ready."
         ),
-        source="Andrade 2019; KAP practice (clinical reference sections 1 and 2)",
+        source="Andrade, J Clin Psychiatry 2019 (absorption); KAP practice (sessions)",
     ),
 }
 
@@ -187,19 +194,35 @@ AFTER_SESSION = (
 @dataclass(frozen=True)
 class Curve:
     svg: str
-    model_citation: str
+    model_citations: tuple[str, ...]
     explanation: str
-    falls_below_100_min: float | None
+    time_below: str  # the range sentence (racemic ketamine only), "" otherwise
+    band_source: str
 
 
 @lru_cache(maxsize=8)
 def curve_for(route: str) -> Curve | None:
-    """The population-estimate curve for a typical adult (computed once per process)."""
+    """The population-estimate curve for a typical adult (computed once per process), built
+    by the same forecast as the plan and session pages: for IV ketamine the four shipped
+    models, the venous range and the time below 100 ng/mL as the range across them."""
     topic = TOPICS[route]
     if topic.curve is None:
         return None
-    model_code, regimen, weight, shade, explanation = topic.curve
-    prediction = simulate(model_code, regimen(), weight_kg=weight, hours=6)
-    svg = svg_curve(prediction, shade_range=shade, hours=6)
-    below = time_below(prediction, 100.0) if shade else None
-    return Curve(svg, get_model(model_code).citation, explanation, below)
+    regimen, weight, explanation = topic.curve
+    fc = forecast(regimen(), weight_kg=weight, hours=6)
+    below = fc.time_below
+    return Curve(
+        svg=fc.svg(hours=6),
+        model_citations=tuple(p.model.source for p in fc.predictions),
+        explanation=explanation,
+        time_below=(
+            ""
+            if below is None or below.low is None
+            else (
+                f"For a typical 70 kg adult the four models estimate that the level falls below "
+                f"100 ng/mL between about {below.low:.0f} and {below.high:.0f} minutes after "
+                "the drip starts."
+            )
+        ),
+        band_source="" if fc.band is None else fc.band.source,
+    )

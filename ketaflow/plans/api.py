@@ -241,3 +241,21 @@ def transition_phase(request, plan_id: int, body: TransitionIn):
         plan=plan, actor=request.user, to_phase=body.to_phase, outcome=body.outcome
     )
     return selectors.get_plan(clinic, plan.pk)
+
+
+@router.get(
+    "/plans/{plan_id}/prediction",
+    response={200: dict[str, Any], **ERRORS},
+    summary="Predicted concentration for the plan's current dose (population estimate)",
+)
+def plan_prediction(request, plan_id: int):
+    """The same forecast as the plan page: racemic IV ketamine as every shipped model, the
+    venous 100-250 ng/mL range with its source, and the time below 100 ng/mL as the range
+    across the models; esketamine without a measured range.  ``null`` where ketaflow has
+    no model for the route or the plan records no weight."""
+    clinic = api_require(request, "chart.view")
+    plan = _plan_for(request, clinic, plan_id)
+    audit.record_read(request, patient=plan.patient, obj=plan)
+    version = plan.current
+    view = selectors.pk_view(version, plan.patient.age_on(version.start_date))
+    return {"plan_id": plan.pk, "version": version.number, "prediction": view and view.data}

@@ -125,19 +125,19 @@ def protocol_of(version) -> protocols.Protocol:
 # Predicted concentration (population estimate) for the planned dose
 # ---------------------------------------------------------------------------
 
-IV_MODEL = "kamp-2020"
-NASAL_MODEL = "perez-ruixo-2021"
-THRESHOLD = 100.0
-SHADE = (100.0, 250.0)
-
 
 @dataclass(frozen=True)
 class PKView:
+    """The plan's prediction as every page, the API and the CLI show it
+    (:func:`ketaflow.clinical.pk.reference.forecast`): racemic IV ketamine as the four
+    shipped models with the venous range and the time below its lower edge as the range
+    across them; esketamine with no measured range (none is published in ketaflow's
+    sources)."""
+
     svg: str
-    model: str
-    time_below_min: float | None
-    peak: float
-    note: str
+    models: tuple[str, ...]
+    lines: tuple[str, ...]
+    data: dict
 
 
 @functools.lru_cache(maxsize=256)
@@ -146,26 +146,16 @@ def _pk(route: str, dose_mg: str, weight_kg: str, minutes: int | None, age: int 
 
     if route == dosing.IV:
         regimen = pk.Regimen.infusion(mg=float(dose_mg), minutes=float(minutes or 40))
-        prediction = pk.simulate(IV_MODEL, regimen, weight_kg=float(weight_kg), hours=12)
-        model = IV_MODEL
     elif route == dosing.ESKETAMINE:
         regimen = pk.Regimen.nasal_session(float(dose_mg))
-        prediction = pk.simulate(
-            NASAL_MODEL, regimen, weight_kg=float(weight_kg), age=age, hours=12
-        )
-        model = NASAL_MODEL
     else:
         return None
-    below = pk.time_below(prediction, THRESHOLD)
-    svg = pk.svg_curve(
-        prediction, shade_range=SHADE, hours=8, shade_label="100-250 ng/mL", width=600, height=300
-    )
+    fc = pk.forecast(regimen, weight_kg=float(weight_kg), age=age, hours=12)
     return PKView(
-        svg=svg,
-        model=model,
-        time_below_min=below,
-        peak=prediction.cmax,
-        note="Population estimate for a typical patient of this weight, not a measurement.",
+        svg=fc.svg(hours=8, width=600, height=300),
+        models=fc.models,
+        lines=tuple(fc.lines()),
+        data=fc.to_dict(),
     )
 
 

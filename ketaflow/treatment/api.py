@@ -704,3 +704,21 @@ def sign_rems(request, session_id: int):
     clinic = api_require(request, "rems.sign", writes=True)
     s = _session(request, clinic, session_id)
     return _rems(_signed_guard(services.sign_rems, session=s, actor=request.user))
+
+
+@router.get(
+    "/sessions/{session_id}/prediction",
+    response={200: dict[str, Any], **ERRORS},
+    summary="Predicted concentration for what was given (population estimate)",
+)
+def session_prediction(request, session_id: int):
+    """The same forecast as the session page (``null`` before a dose, or for IV without
+    a recorded weight)."""
+    clinic = api_require(request, "chart.view")
+    s = _session(request, clinic, session_id)
+    audit.record_read(request, patient=s.patient, obj=s)
+    try:
+        made = selectors.session_forecast(s, selectors.session_view(s))
+    except (ValueError, ArithmeticError) as exc:  # an aid only, like the page: never a 500
+        return {"session_id": s.pk, "prediction": None, "unavailable": str(exc)}
+    return {"session_id": s.pk, "prediction": None if made is None else made[0].to_dict()}

@@ -462,14 +462,17 @@ def is_esketamine(s) -> bool:
     return s.route == dosing.ESKETAMINE
 
 
-def pk_overlay(s: TreatmentSession, v: SessionView) -> str:
-    """The predicted plasma concentration for what was actually given, including rate
-    changes and pauses (IV) or each device's time (esketamine): a population estimate."""
+def session_forecast(s: TreatmentSession, v: SessionView):
+    """The prediction for what was actually given, including rate changes and pauses (IV)
+    or each device's time (esketamine), as ``(forecast, markers)``; ``None`` without a
+    dose or (IV) without a recorded weight.  Built by
+    :func:`ketaflow.clinical.pk.reference.forecast`, like the plan page, the API and the
+    CLI: racemic IV as the four shipped models with the venous range and the time below
+    it as a range across them; esketamine with no measured range."""
     from ketaflow.clinical import pk
-    from ketaflow.plans.selectors import IV_MODEL, NASAL_MODEL
 
     if not s.dose_started_at or not v.dose_events:
-        return ""
+        return None
     kwargs = {}
     t0 = s.dose_started_at
 
@@ -483,14 +486,15 @@ def pk_overlay(s: TreatmentSession, v: SessionView) -> str:
             if e.kind == "device":
                 reg = reg.add_nasal(28, at_min=m(e.at))
                 markers.append((m(e.at), f"device {e.device_number}"))
+        if reg.is_empty:
+            return None
         # Body weight is not a covariate of the esketamine model; age above 60 is.
-        model = NASAL_MODEL
         kwargs["age"] = s.patient.age_on(t0.astimezone(s.clinic.tz).date())
     elif s.route == dosing.IV:
         calc = s.calculation or {}
         rate = float(calc.get("rate_mg_per_min") or 0)
         if rate <= 0 or not (s.dose_ended_at or calc.get("minutes")):
-            return ""
+            return None
         end = m(s.dose_ended_at) if s.dose_ended_at else float(calc["minutes"])
         reg = pk.Regimen().add_infusion(mg_per_min=rate, minutes=max(end, 0.5))
         for e in v.dose_events:
@@ -507,19 +511,18 @@ def pk_overlay(s: TreatmentSession, v: SessionView) -> str:
                 markers.append((m(e.at), "pause"))
             elif e.kind == "resume" and e.rate_mg_per_min:
                 reg = reg.change_rate(m(e.at), float(e.rate_mg_per_min))
-        model = IV_MODEL
         if not s.weight_kg:  # recorded at every IV pre-assessment; never guessed
-            return ""
+            return None
         kwargs["weight_kg"] = float(s.weight_kg)
     else:
+        return None
+    return pk.forecast(reg, hours=4, **kwargs), markers
+
+
+def pk_overlay(s: TreatmentSession, v: SessionView) -> str:
+    """The SVG of :func:`session_forecast` ("" where there is none)."""
+    made = session_forecast(s, v)
+    if made is None:
         return ""
-    prediction = pk.simulate(model, reg, hours=4, **kwargs)
-    return pk.svg_curve(
-        prediction,
-        shade_range=(100.0, 250.0),
-        markers=markers or None,
-        hours=4,
-        shade_label="100-250 ng/mL",
-        width=600,
-        height=280,
-    )
+    fc, markers = made
+    return fc.svg(markers=markers, hours=4, width=600, height=280)

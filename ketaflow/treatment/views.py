@@ -156,7 +156,7 @@ def _page_context(request, s):
             dose_end=s.dose_ended_at,
             tz=request.clinic.tz,
         ),
-        "pk_svg": pk_overlay(s, v),
+        "pk": pk_overlay(s, v),
         "actions": SessionAlert.Action.choices,
         "side_effects": services.SIDE_EFFECTS,
         "severities": services.SEVERITIES,
@@ -181,12 +181,20 @@ def _page_context(request, s):
     }
 
 
-def pk_overlay(s, v) -> str:
-    """Predicted concentration for what was actually given (population estimate)."""
+def pk_overlay(s, v) -> dict | None:
+    """Predicted concentration for what was actually given (population estimate): the
+    SVG and its caption lines, from the same forecast as the plan page and the API."""
     try:
-        return selectors.pk_overlay(s, v)
+        made = selectors.session_forecast(s, v)
+        if made is None:
+            return None
+        fc, markers = made
+        return {
+            "svg": fc.svg(markers=markers, hours=4, width=600, height=280),
+            "lines": fc.lines(),
+        }
     except (ValueError, ArithmeticError):  # an aid only: never break the charting page
-        return ""
+        return None
 
 
 @clinic_required("chart.view")

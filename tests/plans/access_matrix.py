@@ -69,6 +69,7 @@ API = {
     "ketaflow_plans_api_list_plans": ("chart.view", {}),
     "ketaflow_plans_api_create_plan": ("plans.edit", {}),
     "ketaflow_plans_api_get_plan": ("chart.view", {"plan_id": "plan"}),
+    "ketaflow_plans_api_plan_prediction": ("chart.view", {"plan_id": "plan"}),
     "ketaflow_plans_api_revise_plan": ("plans.edit", {"plan_id": "plan"}),
     "ketaflow_plans_api_change_status": ("plans.edit", {"plan_id": "plan"}),
     "ketaflow_plans_api_transition_phase": ("plans.edit", {"plan_id": "plan"}),

@@ -165,6 +165,7 @@ API = {
     P + "list_sessions": ("chart.view", {}),
     P + "open_session": ("vitals.chart", {}),
     P + "get_session": ("chart.view", {"session_id": S}),
+    P + "session_prediction": ("chart.view", {"session_id": M}),
     P + "pre_assessment": ("vitals.chart", {"session_id": S}),
     P + "proceed": ("treatment.prescriber_decision", {"session_id": S}),
     P + "cancel": ("vitals.chart", {"session_id": S}),

@@ -14,8 +14,9 @@ from collections.abc import Sequence
 
 from .models import MODELS, get_model
 from .population import population
+from .reference import forecast
 from .regimen import Regimen
-from .simulate import simulate, time_below
+from .simulate import simulate
 from .validation import DEFAULT_OUT, validate
 
 WEIGHT_MIN_KG, WEIGHT_MAX_KG = 25.0, 350.0
@@ -180,9 +181,14 @@ def _cmd_simulate(args) -> dict:
         out["note"] += " Body weight is not a covariate of this model."
         last = regimen.last_nasal_device_min or 0.0
         out["tmax_after_last_device_min"] = round(pred.tmax_min - last, 3)
-    else:
-        below = time_below(pred, 100.0)
-        out["time_below_100_ng_ml_min"] = None if below is None else round(below, 3)
+    # The band and the time below it exactly as the plan and session pages show them:
+    # for racemic ketamine the range across every shipped model (this model's own
+    # figure is one row of it), for esketamine no measured range.
+    fc = forecast(regimen, weight_kg=weight or 70.0, age=args.age, hours=max(args.hours, 12.0))
+    shown = fc.to_dict()
+    out["reference_band"] = shown["reference_band"]
+    out["time_below"] = shown["time_below"]
+    out["prediction_note"] = shown["note"]
     out["horizon_hours"] = args.hours
     return out
 

@@ -85,6 +85,12 @@ class PKModel:
     accepts: tuple[str, ...] = ("iv",)
 
     @property
+    def source(self) -> str:
+        """The published source alone (the citation without where ketaflow took the
+        numbers from), for pages a patient reads."""
+        return self.citation.split("; param")[0]
+
+    @property
     def default_scaling(self) -> str:
         return self.scalings[0]
 
@@ -296,9 +302,11 @@ PEREZ_RUIXO_2021 = PKModel(
         "Typical non-Asian adult; the race covariates of the paper are not in ketaflow's "
         "reference and are not applied.",
         "Noresketamine volumes and clearance are apparent (divided by an unknown fraction "
-        "metabolised); treat noresketamine levels as indicative.  An independent "
-        "implementation (nlmixr2lib) notes this literal reading over-predicts the paper's "
-        "noresketamine AUC.",
+        "metabolised); treat noresketamine levels as indicative.  With the published "
+        "parameters the noresketamine AUC0-24 is 41-46% above the paper's Table 4 at 28-84 mg "
+        "while its Cmax, and esketamine's Cmax and AUC, match Table 4 within 1% (an "
+        "independent implementation, nlmixr2lib, finds the same); ketaflow does not rescale "
+        "the model to hide this.",
         "Devices: the second and later devices of a session are 0.62 times as effective "
         "(nasal fraction); a new session restarts the count.",
         "Age adjustment applies above 60 years only.",

@@ -19,6 +19,11 @@ AUC_UNIT = "ng·h/mL"
 SOLVERS = ("exact", "modal", "expm", "ode")
 # Grid spacing (min) used to bracket roots of dC/dt before Brent refinement.
 PEAK_BRACKET_MIN = 1.0
+NORESKETAMINE_AUC_NOTE = (
+    "The published model (Perez-Ruixo 2021, Table 3) gives a noresketamine AUC0-24 41-46% "
+    "above the paper's own Table 4 (its Cmax matches Table 4 within 1%); treat this area as "
+    "indicative only (docs/pk.md)."
+)
 
 
 @dataclass(frozen=True)
@@ -95,6 +100,8 @@ class Prediction:
             d["age_years"] = self.age_years
         if self.metabolite is not None:
             d["metabolite"] = self.metabolite.to_dict()
+            if self.metabolite.name == "noresketamine":
+                d["metabolite"]["auc_0_24h_note"] = NORESKETAMINE_AUC_NOTE
         d["regimen"] = self.regimen.describe()
         d["citation"] = self.model.citation
         d["note"] = "Population estimate for a typical patient, not a measurement."

@@ -8,7 +8,7 @@ from html import escape
 
 import numpy as np
 
-from .simulate import Prediction, time_below
+from .simulate import Prediction
 
 CAPTION = "Population estimate, not a measurement"
 PALETTE = ("#1f5fa8", "#b2472b", "#2d7d46", "#7a4fa3", "#8a6d00", "#444444")
@@ -33,7 +33,7 @@ def line_chart(
     *,
     title: str,
     desc: str,
-    shade_range: tuple[float, float] | None = (100.0, 250.0),
+    shade_range: tuple[float, float] | None = None,
     shade_label: str | None = None,
     markers: Iterable[tuple[float, str]] = (),
     bands: Sequence[tuple[str, np.ndarray, np.ndarray, np.ndarray]] = (),
@@ -147,21 +147,29 @@ def line_chart(
 
 def svg_curve(
     prediction: Prediction,
-    shade_range: tuple[float, float] | None = (100.0, 250.0),
+    band=None,
     markers: Iterable[tuple[float, str]] | Mapping[float, str] | None = None,
     *,
     hours: float | None = None,
     width: int = 640,
     height: int = 320,
     show_metabolite: bool = False,
-    shade_label: str | None = None,
 ) -> str:
-    """Accessible SVG of a prediction's curve.
+    """Accessible SVG of one prediction's curve.
 
+    ``band``: a :class:`~ketaflow.clinical.pk.reference.ReferenceBand` to shade; it must
+    have been measured for the prediction's drug and analyte (a ValueError otherwise), and
+    is labelled with its sampling site.  No band is drawn unless one is given.  This
+    function states no "falls below" time: for racemic ketamine that figure is a range
+    across models (:func:`ketaflow.clinical.pk.reference.forecast`).
     ``markers``: ``(time_min, label)`` pairs (or a mapping) drawn as labelled
     vertical lines, e.g. planned blood-pressure readings.  The curve is evaluated
     exactly on a fine grid (not interpolated from the prediction's output times).
     """
+    if band is not None:
+        from .reference import check_band
+
+        check_band(band, prediction.model)
     horizon = prediction.horizon_min if hours is None else hours * 60.0
     t = np.linspace(0.0, horizon, 721)
     t = np.unique(np.concatenate([t, [prediction.tmax_min]]))
@@ -172,9 +180,6 @@ def svg_curve(
         series.append((name, t, prediction.concentration_at(t, name)))
     if isinstance(markers, Mapping):
         markers = list(markers.items())
-    below = None
-    if shade_range is not None:
-        below = time_below(prediction, shade_range[0])
     dose = prediction.regimen
     if dose.nasal:
         dose_text = f"{dose.nasal_dose_mg:g} mg nasal"
@@ -187,21 +192,15 @@ def svg_curve(
         f"({prediction.model.code} model{weight_text}). Peak "
         f"{prediction.cmax:.0f} ng/mL at {prediction.tmax_min:.0f} min."
     )
-    if shade_range is not None:
-        desc += f" Shaded: {shade_range[0]:g}-{shade_range[1]:g} ng/mL."
-        if prediction.cmax < shade_range[0]:
-            desc += f" The peak stays below {shade_range[0]:g} ng/mL."
-        elif below is not None:
-            desc += f" Falls below {shade_range[0]:g} ng/mL at {below:.0f} min."
-        else:
-            desc += f" Stays above {shade_range[0]:g} ng/mL for the next 14 days."
+    if band is not None:
+        desc += f" Shaded: {band.label}."
     desc += f" {CAPTION}."
     return line_chart(
         series,
         title=f"Predicted {prediction.analyte} concentration ({prediction.model.code})",
         desc=desc,
-        shade_range=shade_range,
-        shade_label=shade_label,
+        shade_range=None if band is None else (band.low, band.high),
+        shade_label=None if band is None else band.short_label,
         markers=markers or (),
         width=width,
         height=height,

@@ -24,6 +24,21 @@ OPENTIVA_RTOL = 1e-3
 MEASURED_185 = "Zarate 2006 via Zanos et al., Pharmacol Rev 2018, Table 1 (clinical reference s.7)"
 REF = "clinical reference s.7"
 PR = "Perez-Ruixo 2021 as quoted in clinical reference s.7"
+TABLE4 = (
+    "Perez-Ruixo et al., Clin Pharmacokinet 2021, Table 4 (typical non-Asian adult 18-60 y, "
+    "one nasal session), as transcribed in nlmixr2lib's PerezRuixo_2020_esketamine vignette"
+)
+# Table 4, non-Asian adults 18-60 y: (esketamine Cmax ng/mL, AUC0-24 ng·h/mL,
+# noresketamine Cmax, AUC0-24) by session dose.
+TABLE4_VALUES = {
+    28: (43.8, 147.3, 59.1, 274.4),
+    56: (72.5, 254.7, 119.7, 516.3),
+    84: (101.0, 362.2, 180.0, 758.0),
+}
+# The published Table 3 model, implemented literally (and independently by nlmixr2lib),
+# gives these multiples of Table 4's noresketamine AUC0-24; docs/pk.md explains why ketaflow
+# does not rescale the model to hide it.
+NORESKETAMINE_AUC_EXCESS = {28: 1.410, 56: 1.445, 84: 1.457}
 
 
 def solver_regimens(code: str) -> dict[str, Regimen]:
@@ -99,6 +114,16 @@ class Check:
     computed: str
     passed: bool
     detail: str = ""
+    # Set when the check compares with a published figure that the published model itself
+    # does not reproduce: ``passed`` then means "still exactly the documented deviation"
+    # and the report says DEVIATES, never PASS.
+    deviation: str = ""
+
+    @property
+    def result(self) -> str:
+        if not self.passed:
+            return "FAIL"
+        return "DEVIATES (documented)" if self.deviation else "PASS"
 
 
 def _run(checks: list[Check], group, name, expected, source, fn: Callable[[], tuple[str, bool]]):
@@ -253,6 +278,53 @@ def run_checks(include_opentiva: bool = True) -> list[Check]:
             checks, "Esketamine", f"peak time {mg} mg", "20-40 min after the last device", PR, peak
         )
 
+    # 5b. Table 4 of the paper: Cmax and AUC0-24 of esketamine and noresketamine
+    for mg, (e_cmax, e_auc, n_cmax, n_auc) in TABLE4_VALUES.items():
+
+        def table4(mg=mg):
+            p = simulate("perez-ruixo-2021", Regimen.nasal_session(mg), hours=24)
+            return p, p.metabolite
+
+        for label, target, pick in (
+            ("esketamine Cmax", e_cmax, lambda r: r[0].cmax),
+            ("esketamine AUC0-24", e_auc, lambda r: r[0].auc_0_24h),
+            ("noresketamine Cmax", n_cmax, lambda r: r[1].cmax),
+        ):
+
+            def within(target=target, pick=pick, mg=mg):
+                v = pick(table4(mg))
+                return f"{v:.1f} ({v / target * 100:.1f}% of Table 4)", abs(v / target - 1) <= 0.03
+
+            _run(
+                checks, "Esketamine Table 4", f"{label} {mg} mg", f"{target} (±3%)", TABLE4, within
+            )
+
+        def nor_auc(mg=mg, target=n_auc):
+            v = table4(mg)[1].auc_0_24h
+            ratio = v / target
+            return (
+                f"{v:.1f} ng·h/mL ({ratio * 100:.1f}% of Table 4)",
+                abs(ratio - NORESKETAMINE_AUC_EXCESS[mg]) <= 0.01,
+            )
+
+        before = len(checks)
+        _run(
+            checks,
+            "Esketamine Table 4",
+            f"noresketamine AUC0-24 {mg} mg",
+            f"{n_auc} ng·h/mL (±10%)",
+            TABLE4,
+            nor_auc,
+        )
+        if len(checks) > before and checks[-1].passed:
+            checks[-1].deviation = (
+                f"the published Table 3 model gives {NORESKETAMINE_AUC_EXCESS[mg] * 100:.1f}% "
+                "of Table 4 (ketaflow and nlmixr2lib alike); no published unit, fraction "
+                "metabolised or molar-mass reading reconciles it without breaking Cmax "
+                "(docs/pk.md, 'Noresketamine')"
+            )
+            checks[-1].detail = checks[-1].deviation
+
     # 6. opentiva
     if include_opentiva:
         try:
@@ -371,6 +443,8 @@ def _markdown(checks: list[Check], info, stamp: str) -> str:
         "# ketaflow pharmacokinetics validation report",
         "",
         f"Generated {stamp}. **{n_pass} of {len(checks)} checks passed"
+        f" ({sum(bool(c.deviation) for c in checks if c.passed)} of them a documented "
+        "deviation from a published figure)"
         f"{'' if n_pass == len(checks) else ' - SEE FAILURES BELOW'}.**",
         "",
         "Every value below is recomputed by `ketaflow pk validate`; parameters come only from "
@@ -391,7 +465,7 @@ def _markdown(checks: list[Check], info, stamp: str) -> str:
         cell = c.computed + (f" — {c.detail}" if c.detail else "")
         lines.append(
             f"| {c.name} | {c.expected} | {c.source} | {cell.replace('|', '/')} | "
-            f"{'PASS' if c.passed else '**FAIL**'} |"
+            f"{c.result if c.passed else '**FAIL**'} |"
         )
     lines += ["", "## Notes (not pass/fail)", ""]
     lines += [f"- **{k}**: {v}" for k, v in info]
@@ -424,12 +498,12 @@ def _html(checks: list[Check], info, plots: dict[str, str], stamp: str) -> str:
         if c.group != group:
             group = c.group
             rows.append(f'<tr><th colspan="5" scope="rowgroup">{escape(group)}</th></tr>')
-        cls = "pass" if c.passed else "fail"
+        cls = ("deviates" if c.deviation else "pass") if c.passed else "fail"
         detail = f"<br><small>{escape(c.detail)}</small>" if c.detail else ""
         rows.append(
             f"<tr><td>{escape(c.name)}</td><td>{escape(c.expected)}</td>"
             f"<td>{escape(c.source)}</td><td>{escape(c.computed)}{detail}</td>"
-            f'<td class="{cls}">{"PASS" if c.passed else "FAIL"}</td></tr>'
+            f'<td class="{cls}">{escape(c.result)}</td></tr>'
         )
     notes = "".join(f"<li><strong>{escape(k)}</strong>: {escape(v)}</li>" for k, v in info)
     return f"""<!doctype html>

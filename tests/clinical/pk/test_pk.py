@@ -30,6 +30,7 @@ from ketaflow.clinical.pk import (
 )
 from ketaflow.clinical.pk.models import RACEMIC_MODELS
 from ketaflow.clinical.pk.opentiva import REPO_ROOT, OpentivaUnavailable, compare, opentiva_python
+from ketaflow.clinical.pk.reference import RACEMIC_VENOUS_BAND
 from ketaflow.clinical.pk.solver import ModalSolution, compile_inputs, solve_expm, solve_ode
 from ketaflow.clinical.pk.validation import solver_agreement, solver_regimens, validate
 
@@ -321,7 +322,7 @@ def test_regimen_builders():
 # ------------------------------------------------------------------ SVG
 def test_svg_curve_accessible_and_valid():
     p = simulate("kamp-2020", STD, 80, hours=6)
-    svg = svg_curve(p, shade_range=(100, 250), markers=[(40, "BP at 40 min"), (0, "start")])
+    svg = svg_curve(p, RACEMIC_VENOUS_BAND, markers=[(40, "BP at 40 min"), (0, "start")])
     root = ET.fromstring(svg)  # noqa: S314 - our own output
     ns = "{http://www.w3.org/2000/svg}"
     assert root.get("role") == "img"
@@ -331,7 +332,7 @@ def test_svg_curve_accessible_and_valid():
     assert root.get("aria-labelledby") == f"{title.get('id')} {desc.get('id')}"
     text = " ".join(t.text or "" for t in root.iter(f"{ns}text"))
     assert "Population estimate, not a measurement" in text
-    assert "100–250 ng/mL" in text
+    assert "100-250 ng/mL measured (venous blood)" in text
     assert "BP at 40 min" in text
     assert "Concentration (ng/mL)" in text
     assert "<script" not in svg.lower()
