@@ -218,3 +218,12 @@ def test_appends_during_verify_and_checkpoint_are_not_problems(clinic, other_cli
     assert result.problems == [] and result.line == 2
     monkeypatch.undo()
     assert audit.verify().ok
+
+
+def test_empty_anchor_file_without_a_mark_is_started(clinic, audit_anchor):
+    _record(clinic, 2)
+    audit_anchor.parent.mkdir(mode=0o700)
+    audit_anchor.write_bytes(b"")
+    assert not audit.verify().anchored
+    assert integrity.checkpoint().started
+    assert audit.verify().ok
