@@ -227,3 +227,16 @@ def test_empty_anchor_file_without_a_mark_is_started(clinic, audit_anchor):
     assert not audit.verify().anchored
     assert integrity.checkpoint().started
     assert audit.verify().ok
+
+
+def test_periodic_checkpoint_logs_tampering_as_an_error(clinic, caplog):
+    events = _record(clinic, 3)
+    integrity.checkpoint()
+    _record(clinic, 2)
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM audit_auditevent WHERE id = %s", [events[2].pk])
+    with caplog.at_level("ERROR", logger="ketaflow.audit.tasks"):
+        call_command("audit_tick", "--now")
+    assert [r.getMessage() for r in caplog.records] == [
+        f"audit trail: event #3 of chain clinic:{clinic.pk} is missing (found #4 next)"
+    ]
