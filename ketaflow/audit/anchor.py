@@ -217,14 +217,16 @@ def parse(data: bytes) -> Anchor:
 
 
 def read() -> Anchor | None:
-    """The anchor, every line checked; None if the file does not exist."""
+    """The anchor, every line checked; None if the file does not exist or is empty (the
+    database's line count tells whether it should have lines)."""
     try:
         handle = path().open("rb")
     except FileNotFoundError:
         return None
     with handle:
         fcntl.flock(handle, fcntl.LOCK_SH)
-        return parse(handle.read())
+        data = handle.read()
+    return parse(data) if data else None
 
 
 def read_all(fd: int) -> bytes:

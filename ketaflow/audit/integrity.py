@@ -192,7 +192,7 @@ def _anchor_problem(found, mark) -> str:
         if mark is None:
             return ""
         return (
-            f"the anchor file {where} is missing, but the database recorded that it had "
+            f"the anchor file {where} is missing or empty, but the database recorded that it had "
             f"{mark.lines} line(s): restore it from its backup"
         )
     if mark is None:
@@ -267,9 +267,12 @@ def checkpoint(*, start: bool = False) -> CheckpointResult:
     anchor.reload_key()
     try:
         with anchor.locked() as fd:
-            return _extend(fd, anchor.parse(anchor.read_all(fd)))
+            data = anchor.read_all(fd)
+            if data:
+                return _extend(fd, anchor.parse(data))
     except FileNotFoundError:
         pass
+    # No anchor yet (no file, or an empty one).
     mark = AuditAnchorMark.objects.filter(pk=1).first()
     if mark is not None and not start:
         raise AnchorError(

@@ -218,3 +218,25 @@ def test_appends_during_verify_and_checkpoint_are_not_problems(clinic, other_cli
     assert result.problems == [] and result.line == 2
     monkeypatch.undo()
     assert audit.verify().ok
+
+
+def test_empty_anchor_file_without_a_mark_is_started(clinic, audit_anchor):
+    _record(clinic, 2)
+    audit_anchor.parent.mkdir(mode=0o700)
+    audit_anchor.write_bytes(b"")
+    assert not audit.verify().anchored
+    assert integrity.checkpoint().started
+    assert audit.verify().ok
+
+
+def test_periodic_checkpoint_logs_tampering_as_an_error(clinic, caplog):
+    events = _record(clinic, 3)
+    integrity.checkpoint()
+    _record(clinic, 2)
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM audit_auditevent WHERE id = %s", [events[2].pk])
+    with caplog.at_level("ERROR", logger="ketaflow.audit.tasks"):
+        call_command("audit_tick", "--now")
+    assert [r.getMessage() for r in caplog.records] == [
+        f"audit trail: event #3 of chain clinic:{clinic.pk} is missing (found #4 next)"
+    ]

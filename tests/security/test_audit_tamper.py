@@ -340,7 +340,14 @@ def test_anchor_last_lines_deleted(trail, anchor_file):
 
 def test_anchor_file_deleted(trail, anchor_file):
     os.unlink(anchor_file)
-    _detected("is missing, but the database recorded that it had 3 line(s)")
+    _detected("is missing or empty, but the database recorded that it had 3 line(s)")
+
+
+def test_anchor_file_emptied(trail, anchor_file):
+    anchor_file.write_bytes(b"")
+    _detected("is missing or empty, but the database recorded that it had 3 line(s)")
+    with pytest.raises(CommandError, match="restore it from its backup"):
+        call_command("audit", "checkpoint")
 
 
 def test_audit_key_changed(trail, monkeypatch):
