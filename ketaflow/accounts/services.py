@@ -437,6 +437,24 @@ def add_member(
     return membership, password, None
 
 
+@transaction.atomic
+def withdraw_invitation(*, actor: User, invitation: Invitation) -> None:
+    """The clinic takes back an invitation that has not been answered."""
+    require_permission(actor, "users.manage", invitation.clinic)
+    invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
+    if not invitation.is_open:
+        raise ValidationError({"invitation": ["This invitation was answered or has expired."]})
+    invitation.expires_at = timezone.now()
+    invitation.save(update_fields=["expires_at"])
+    audit.record(
+        action="update",
+        clinic=invitation.clinic,
+        actor=actor,
+        obj=invitation,
+        detail={"invitation": "withdrawn"},
+    )
+
+
 def open_invitations(user: User):
     return (
         Invitation.objects.filter(
