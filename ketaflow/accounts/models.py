@@ -112,7 +112,7 @@ class SignInAttempt(models.Model):
     """One POST to a sign-in, second-factor or password-reset page, for the per-address limit.
 
     Holds a keyed hash of the client address (never the address itself) and the time; rows
-    older than the window are deleted as new ones arrive.
+    older than the window (of any address) are deleted as new ones arrive.
     """
 
     scope = models.CharField(max_length=20)

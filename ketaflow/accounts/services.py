@@ -126,7 +126,7 @@ def allow_attempt(*, scope: str, client_address: str) -> bool:
     now = timezone.now()
     window = datetime.timedelta(minutes=settings.KETAFLOW_THROTTLE_MINUTES)
     key = _address_hash(scope, client_address or "unknown")
-    SignInAttempt.objects.filter(scope=scope, address_hash=key, at__lt=now - window).delete()
+    SignInAttempt.objects.filter(at__lt=now - window).delete()  # the table holds one window
     recent = SignInAttempt.objects.filter(
         scope=scope, address_hash=key, at__gte=now - window
     ).count()
@@ -435,6 +435,24 @@ def add_member(
         detail={"user": email, "before": None, "after": {"roles": roles, "is_active": True}},
     )
     return membership, password, None
+
+
+@transaction.atomic
+def withdraw_invitation(*, actor: User, invitation: Invitation) -> None:
+    """The clinic takes back an invitation that has not been answered."""
+    require_permission(actor, "users.manage", invitation.clinic)
+    invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
+    if not invitation.is_open:
+        raise ValidationError({"invitation": ["This invitation was answered or has expired."]})
+    invitation.expires_at = timezone.now()
+    invitation.save(update_fields=["expires_at"])
+    audit.record(
+        action="update",
+        clinic=invitation.clinic,
+        actor=actor,
+        obj=invitation,
+        detail={"invitation": "withdrawn"},
+    )
 
 
 def open_invitations(user: User):

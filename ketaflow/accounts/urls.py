@@ -28,6 +28,11 @@ urlpatterns = [
     path("users/add/", views.member_add_view, name="member_add"),
     path("users/<int:pk>/", views.member_edit_view, name="member_edit"),
     path(
+        "users/invitations/<int:pk>/withdraw/",
+        views.invitation_withdraw_view,
+        name="invitation_withdraw",
+    ),
+    path(
         "password-reset/",
         views.PasswordResetView.as_view(),
         name="password_reset",

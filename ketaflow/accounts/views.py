@@ -311,6 +311,19 @@ def users_view(request):
 
 
 @clinic_required("users.manage")
+@require_POST
+def invitation_withdraw_view(request, pk):
+    invitation = get_object_or_404(Invitation, pk=pk, clinic=request.clinic)
+    try:
+        services.withdraw_invitation(actor=request.user, invitation=invitation)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.info(request, f"The invitation of {invitation.email} is withdrawn.")
+    return redirect("accounts:users")
+
+
+@clinic_required("users.manage")
 @require_http_methods(["GET", "POST"])
 def member_edit_view(request, pk):
     membership = get_object_or_404(

@@ -174,3 +174,25 @@ def test_reset_links_use_the_public_url_not_the_host_header(staff, settings, mai
     body = mailoutbox[0].body
     assert "https://clinic.example.org/accounts/password-reset/" in body
     assert host not in body
+
+
+def test_the_clinic_can_withdraw_an_open_invitation(
+    clinic, other_clinic, staff, make_user, client_for
+):
+    person = staff["nurse"]
+    owner = make_user(other_clinic, "owner")
+    _add(client_for(owner), person.email, roles=("nurse",))
+    invitation = Invitation.objects.get(email=person.email)
+    assert person.email in client_for(owner).get("/accounts/users/").content.decode()
+    # Another clinic's owner cannot touch it.
+    foreign = client_for(staff["owner"]).post(
+        f"/accounts/users/invitations/{invitation.pk}/withdraw/"
+    )
+    assert foreign.status_code == 404
+    done = client_for(owner).post(f"/accounts/users/invitations/{invitation.pk}/withdraw/")
+    assert done["Location"] == "/accounts/users/"
+    assert AuditEvent.objects.filter(
+        action="update", clinic=other_clinic, detail__invitation="withdrawn"
+    ).exists()
+    client_for(person).post(f"/accounts/me/invitations/{invitation.pk}/accept/")
+    assert not Membership.objects.filter(user=person, clinic=other_clinic).exists()

@@ -119,6 +119,7 @@ def test_the_window_slides(staff, small_limit):
         row.at -= old
         row.save()
     assert _attempt(client, staff["nurse"]).status_code == 200
+    assert SignInAttempt.objects.count() == 1  # rows older than the window are gone
 
 
 def test_second_step_and_password_reset_are_limited_too(staff, small_limit, mailoutbox):
