@@ -116,6 +116,24 @@ def board_locations(clinic, scope):
     return qs
 
 
+def board_chairs_in_use_by_others(clinic, location=None, *, scope) -> list[tuple[str, str]]:
+    """(location, chair) of active sessions at the member's locations whose patient is
+    outside their scope: the board shows the chair as in use, without the patient."""
+    if not scope.location_ids:
+        return []
+    qs = TreatmentSession.objects.for_clinic(clinic).filter(
+        state__in=TreatmentSession.ACTIVE, location__in=board_locations(clinic, scope)
+    )
+    if location is not None:
+        qs = qs.filter(location=location)
+    hidden = qs.exclude(pk__in=scope.visible(qs).values("pk"))
+    return list(
+        hidden.order_by("location__name", "chair__name").values_list(
+            "location__name", "chair__name"
+        )
+    )
+
+
 def board(clinic, location=None, *, scope) -> list[BoardRow]:
     """Every active session at the member's locations (``scope``, a
     ``patients.scope.ChartScope``) whose patient's chart the member may open; today's

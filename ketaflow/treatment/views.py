@@ -119,6 +119,7 @@ def _board(request, template):
     )
     context = {
         "rows": rows,
+        "others": selectors.board_chairs_in_use_by_others(request.clinic, location, scope=scope),
         "location": location,
         "locations": selectors.board_locations(request.clinic, scope),
         "now": timezone.now(),

@@ -185,6 +185,8 @@ def test_chair_board_offers_only_the_members_locations(scoped):
     assert scoped["all_client"].get(f"/treatment/board/?location={south.pk}").status_code == 200
     page = north_client.get("/treatment/board/").content.decode()
     assert "Northhome" in page and "Southaway" not in page
+    # The South patient's session runs in a North chair: the chair shows as in use, unnamed.
+    assert "North · Chair 1: in use" in page
     assert f'value="{south.pk}"' not in page
 
 
