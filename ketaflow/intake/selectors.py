@@ -246,7 +246,7 @@ def link_for_token(raw: str, *, lock: bool = False) -> ConsentLink | None:
         return None
     qs = ConsentLink.objects.select_related("patient", "document", "clinic")
     if lock:
-        qs = qs.select_for_update()
+        qs = qs.select_for_update(no_key=True, of=("self",))
     link = qs.filter(token_hash=hashlib.sha256(raw.encode()).hexdigest()).first()
     return link if link is not None and link.is_usable else None
 

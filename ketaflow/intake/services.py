@@ -123,7 +123,7 @@ def submit_request(*, clinic, data: dict) -> ConsultationRequest:
 @transaction.atomic
 def set_request_status(*, item: ConsultationRequest, actor, status: str, decline_reason: str = ""):
     require_permission(actor, "intake.manage", item.clinic)
-    item = ConsultationRequest.objects.select_for_update().get(pk=item.pk)
+    item = ConsultationRequest.objects.select_for_update(no_key=True, of=("self",)).get(pk=item.pk)
     allowed = {"new", "contacted", "booked", "declined"}
     if status not in allowed:
         raise ValidationError(
@@ -162,7 +162,7 @@ def convert_request(*, item: ConsultationRequest, actor):
     """Turn a request into a prospective patient (no retyping). Two audit events: the
     patient's creation (by ``patients.services.create_patient``) and this status change."""
     require_permission(actor, "intake.manage", item.clinic)
-    item = ConsultationRequest.objects.select_for_update().get(pk=item.pk)
+    item = ConsultationRequest.objects.select_for_update(no_key=True, of=("self",)).get(pk=item.pk)
     if item.patient_id is not None:
         raise ValidationError({"status": ["This request has already been converted."]})
     patient = patient_services.create_patient(
@@ -234,7 +234,7 @@ def save_assessment(
     require_permission(actor, "assessment.edit", patient.clinic)
     assessment = (
         Assessment.objects.for_clinic(patient.clinic)
-        .select_for_update()
+        .select_for_update(no_key=True, of=("self",))
         .filter(patient=patient)
         .order_by("-created_at", "-id")
         .first()
@@ -264,7 +264,9 @@ def save_assessment(
 @transaction.atomic
 def sign_assessment(*, assessment: Assessment, actor) -> Assessment:
     require_permission(actor, "assessment.sign", assessment.clinic)
-    assessment = Assessment.objects.select_for_update().get(pk=assessment.pk)
+    assessment = Assessment.objects.select_for_update(no_key=True, of=("self",)).get(
+        pk=assessment.pk
+    )
     _refuse_signed(assessment)
     problems = {}
     if not assessment.diagnoses:
@@ -562,7 +564,9 @@ def sign_consent_by_link(
 @transaction.atomic
 def withdraw_consent(*, signature: ConsentSignature, actor, reason: str) -> ConsentSignature:
     require_permission(actor, "consent.collect", signature.clinic)
-    signature = ConsentSignature.objects.select_for_update().get(pk=signature.pk)
+    signature = ConsentSignature.objects.select_for_update(no_key=True, of=("self",)).get(
+        pk=signature.pk
+    )
     if signature.withdrawn_at is not None:
         raise ValidationError({"reason": ["This consent has already been withdrawn."]})
     reason = (reason or "").strip()

@@ -362,7 +362,7 @@ def find_link(raw_token: str) -> PatientLink | None:
 @transaction.atomic
 def save_link_progress(*, link: PatientLink, code: str, answers: dict) -> PatientLink:
     """Keep the patient's answers for one questionnaire so the link can be resumed."""
-    link = PatientLink.objects.select_for_update().get(pk=link.pk)
+    link = PatientLink.objects.select_for_update(no_key=True, of=("self",)).get(pk=link.pk)
     if not link.usable_at(now()):
         raise PermissionDenied("This link is not valid any more.")
     if code not in link.instruments:
@@ -393,7 +393,9 @@ def submit_link(*, link: PatientLink) -> tuple[list[Administration], list[Safety
     PermissionDenied if the link was used, revoked or expired meanwhile (single use).
     """
     link = (
-        PatientLink.objects.select_for_update().select_related("patient", "clinic").get(pk=link.pk)
+        PatientLink.objects.select_for_update(no_key=True, of=("self",))
+        .select_related("patient", "clinic")
+        .get(pk=link.pk)
     )
     if not link.usable_at(now()):
         raise PermissionDenied("This link is not valid any more.")
@@ -447,7 +449,7 @@ def submit_link(*, link: PatientLink) -> tuple[list[Administration], list[Safety
 @transaction.atomic
 def revoke_link(*, link: PatientLink, actor) -> PatientLink:
     require_permission(actor, "measures.send", link.clinic)
-    link = PatientLink.objects.select_for_update().get(pk=link.pk)
+    link = PatientLink.objects.select_for_update(no_key=True, of=("self",)).get(pk=link.pk)
     if link.submitted_at or link.revoked_at:
         raise ValidationError({"link": ["This link is already used or withdrawn."]})
     link.revoked_at = now()
@@ -467,7 +469,9 @@ def revoke_link(*, link: PatientLink, actor) -> PatientLink:
 def send_reminder(*, link: PatientLink, base_url: str | None = None) -> bool:
     """Email a reminder with a fresh token (the old one stops working; answers are kept)."""
     link = (
-        PatientLink.objects.select_for_update().select_related("patient", "clinic").get(pk=link.pk)
+        PatientLink.objects.select_for_update(no_key=True, of=("self",))
+        .select_related("patient", "clinic")
+        .get(pk=link.pk)
     )
     if not link.usable_at(now()) or not link.emailed_to or not link.patient.email:
         return False
@@ -539,7 +543,9 @@ def create_schedule(
 @transaction.atomic
 def stop_schedule(*, schedule: MeasureSchedule, actor) -> MeasureSchedule:
     require_permission(actor, "measures.send", schedule.clinic)
-    schedule = MeasureSchedule.objects.select_for_update().get(pk=schedule.pk)
+    schedule = MeasureSchedule.objects.select_for_update(no_key=True, of=("self",)).get(
+        pk=schedule.pk
+    )
     if not schedule.active:
         return schedule
     schedule.active = False
@@ -564,7 +570,7 @@ def send_scheduled(
     ``treatment_at``: the start of the booked dosing visit the link is sent before
     ("before every treatment"); the schedule remembers it so each visit gets one link."""
     schedule = (
-        MeasureSchedule.objects.select_for_update()
+        MeasureSchedule.objects.select_for_update(no_key=True, of=("self",))
         .select_related("patient", "clinic")
         .get(pk=schedule.pk)
     )
@@ -625,7 +631,12 @@ def _fmt(user, at, clinic) -> str:
 def acknowledge_alert(*, alert_id, clinic, actor, note: str = "") -> SafetyAlert:
     """Mark an alert as seen and being handled. Exactly one acknowledgement per alert."""
     require_permission(actor, "alerts.respond", clinic)
-    alert = SafetyAlert.objects.for_clinic(clinic).select_for_update().filter(pk=alert_id).first()
+    alert = (
+        SafetyAlert.objects.for_clinic(clinic)
+        .select_for_update(no_key=True, of=("self",))
+        .filter(pk=alert_id)
+        .first()
+    )
     if alert is None:
         from django.http import Http404
 
@@ -658,7 +669,12 @@ def acknowledge_alert(*, alert_id, clinic, actor, note: str = "") -> SafetyAlert
 def clear_flag(*, flag_id, clinic, actor, action: str, note: str) -> RiskFlag:
     """Clear a patient's risk flag with a documented action. Open alerts must be acknowledged."""
     require_permission(actor, "alerts.respond", clinic)
-    flag = RiskFlag.objects.for_clinic(clinic).select_for_update().filter(pk=flag_id).first()
+    flag = (
+        RiskFlag.objects.for_clinic(clinic)
+        .select_for_update(no_key=True, of=("self",))
+        .filter(pk=flag_id)
+        .first()
+    )
     if flag is None:
         from django.http import Http404
 
@@ -752,7 +768,9 @@ def notify_alert(*, alert_id) -> list[str]:
 @transaction.atomic
 def escalate_alert(*, alert_id) -> SafetyAlert | None:
     alert = (
-        SafetyAlert.objects.select_for_update().select_related("clinic", "patient").get(pk=alert_id)
+        SafetyAlert.objects.select_for_update(no_key=True, of=("self",))
+        .select_related("clinic", "patient")
+        .get(pk=alert_id)
     )
     if alert.acknowledged_at is not None or alert.escalated_at is not None:
         return None

@@ -11,7 +11,7 @@ from ketaflow.tenancy.models import Clinic
 
 
 def _next_mrn(clinic: Clinic) -> str:
-    clinic = Clinic.objects.select_for_update().get(pk=clinic.pk)
+    clinic = Clinic.objects.select_for_update(no_key=True, of=("self",)).get(pk=clinic.pk)
     while True:
         candidate = f"{clinic.mrn_prefix}-{clinic.next_mrn:06d}"
         clinic.next_mrn += 1
@@ -51,7 +51,7 @@ def create_patient(*, clinic: Clinic, actor, data: dict) -> Patient:
 def update_patient(*, patient: Patient, actor, data: dict) -> Patient:
     """Edit demographics; only the fields present in ``data`` change."""
     require_permission(actor, "patients.edit_demographics", patient.clinic)
-    patient = Patient.objects.select_for_update().get(pk=patient.pk)
+    patient = Patient.objects.select_for_update(no_key=True, of=("self",)).get(pk=patient.pk)
     merged = {**PatientForm(instance=patient, clinic=patient.clinic).initial, **data}
     form = _validated(PatientForm(merged, instance=patient, clinic=patient.clinic))
     changed = form.changed_data

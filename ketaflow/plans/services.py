@@ -194,7 +194,7 @@ def create_plan(*, patient, actor, data) -> TreatmentPlan:
 
 def _locked(plan) -> TreatmentPlan:
     return (
-        TreatmentPlan.objects.select_for_update(of=("self",))
+        TreatmentPlan.objects.select_for_update(no_key=True, of=("self",))
         .select_related("current", "patient")
         .get(pk=plan.pk)
     )

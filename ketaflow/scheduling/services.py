@@ -1,4 +1,11 @@
-"""Writes for the calendar: one function, one transaction, one audit event each."""
+"""Writes for the calendar: one function, one transaction, one audit event each.
+
+No overlapping bookings: every booking (a single visit, a move, a whole course) first locks
+the rows of what it books (:func:`_lock_resources`: the patient, the chairs or rooms, the
+staff member's membership, in that order), then reads the calendar and checks for conflicts
+inside the same transaction. Two bookings that share any of them wait for each other, and the
+second one's check sees the first one's visit. See "Lock order" in ARCHITECTURE.md.
+"""
 
 import datetime
 import hashlib
@@ -68,6 +75,27 @@ def _duration(type, minutes):
     return minutes
 
 
+def _lock_resources(*, clinic, patient, chairs=(), staff=None) -> None:
+    """Lock what a booking books, in the documented order: the patient, then the chairs and
+    rooms by id, then the staff member's membership (SELECT ... FOR NO KEY UPDATE OF self,
+    held until the booking's transaction ends). Call it before the calendar is read.
+
+    On SQLite the transaction already holds the database's write lock (BEGIN IMMEDIATE,
+    ketaflow.config), so bookings are serialised there whatever these statements do."""
+    from ketaflow.patients.models import Patient
+    from ketaflow.tenancy.models import Chair, Membership
+
+    def lock(qs):
+        list(qs.select_for_update(no_key=True, of=("self",)).order_by("pk").values_list("pk"))
+
+    lock(Patient.objects.filter(pk=patient.pk))
+    chair_ids = sorted({c.pk for c in chairs if c is not None})
+    if chair_ids:
+        lock(Chair.objects.filter(pk__in=chair_ids))
+    if staff is not None:
+        lock(Membership.objects.filter(clinic=clinic, user=staff))
+
+
 def _remind_on_commit(appointment):
     from ketaflow.scheduling import tasks
 
@@ -96,6 +124,7 @@ def book(
     start = _aware(start)
     end = start + datetime.timedelta(minutes=_duration(type, minutes))
     exclude = (rescheduled_from.pk,) if rescheduled_from else ()
+    _lock_resources(clinic=clinic, patient=patient, chairs=[chair], staff=staff)
     planner = _planner(
         clinic,
         location=location,
@@ -153,7 +182,7 @@ def _reason(reason: str, what: str) -> str:
 
 
 def _locked(appointment) -> Appointment:
-    return Appointment.objects.select_for_update().get(pk=appointment.pk)
+    return Appointment.objects.select_for_update(no_key=True, of=("self",)).get(pk=appointment.pk)
 
 
 @transaction.atomic
@@ -161,6 +190,12 @@ def reschedule(*, appointment, actor, start, reason, chair=None, staff=None) -> 
     """The old appointment is kept (status rescheduled, with the reason); a new one replaces it."""
     require_permission(actor, "schedule.book", appointment.clinic)
     reason = _reason(reason, "reschedule")
+    chair = chair if chair is not None else appointment.chair
+    staff = staff if staff is not None else appointment.staff
+    # The booking's resources before the appointment itself (ARCHITECTURE.md, lock order).
+    _lock_resources(
+        clinic=appointment.clinic, patient=appointment.patient, chairs=[chair], staff=staff
+    )
     old = _locked(appointment)
     if old.status != Appointment.Status.BOOKED:
         raise ValidationError({"status": [f"A {old.get_status_display()} visit cannot be moved."]})
@@ -171,8 +206,8 @@ def reschedule(*, appointment, actor, start, reason, chair=None, staff=None) -> 
         type=old.type,
         location=old.location,
         start=start,
-        chair=chair if chair is not None else old.chair,
-        staff=staff if staff is not None else old.staff,
+        chair=chair,
+        staff=staff,
         minutes=int((old.end - old.start).total_seconds() // 60),
         plan=old.plan,
         notes=old.notes,
@@ -474,6 +509,12 @@ def book_course(*, clinic, actor, plan, location, visits, staff=None) -> list:
             raise ValidationError({"type": [f"This plan's dosing visits are {dose_type.name}."]})
     starts = [_aware(v["start"]) for v in visits]
     ends = [s + datetime.timedelta(minutes=t.minutes) for s, t in zip(starts, types, strict=True)]
+    _lock_resources(
+        clinic=clinic,
+        patient=plan.patient,
+        chairs=[v.get("chair") for v in visits],
+        staff=staff if any(t.is_dose for t in types) else None,
+    )
     planner = _planner(
         clinic,
         location=location,

@@ -11,7 +11,7 @@ from ketaflow.tenancy.models import Clinic
 def update_clinic_settings(*, clinic: Clinic, actor, data: dict) -> Clinic:
     """Change the clinic's settings; the audit event lists the changed fields with old and new values."""
     require_permission(actor, "clinic.settings", clinic)
-    clinic = Clinic.objects.select_for_update().get(pk=clinic.pk)
+    clinic = Clinic.objects.select_for_update(no_key=True, of=("self",)).get(pk=clinic.pk)
     form = ClinicSettingsForm(data, instance=clinic)
     if not form.is_valid():
         raise ValidationError(form.errors.as_data())

@@ -190,7 +190,7 @@ def _note_detail(note, fields) -> dict:
 
 
 def _own_draft(note, actor):
-    note = TherapyNote.all_kinds.select_for_update().get(pk=note.pk)
+    note = TherapyNote.all_kinds.select_for_update(no_key=True, of=("self",)).get(pk=note.pk)
     if note.is_signed:
         raise ValidationError(
             {"status": ["This note is signed and read-only: add an addendum instead."]}
@@ -251,7 +251,7 @@ def sign_note(*, note, actor, content: dict | None = None) -> TherapyNote:
 def add_addendum(*, note, actor, text: str) -> NoteAddendum:
     require_permission(actor, "therapy.write", note.clinic)
     require_permission(actor, "notes.sign", note.clinic)
-    note = TherapyNote.all_kinds.select_for_update().get(pk=note.pk)
+    note = TherapyNote.all_kinds.select_for_update(no_key=True, of=("self",)).get(pk=note.pk)
     if not selectors.may_read_note(actor, note.clinic, note):
         raise PermissionDenied("You may not read this note.")
     if note.is_psychotherapy and note.author_id != actor.pk:
@@ -274,7 +274,7 @@ def add_addendum(*, note, actor, text: str) -> NoteAddendum:
 
 
 def _psychotherapy_of_author(note, actor):
-    note = TherapyNote.all_kinds.select_for_update().get(pk=note.pk)
+    note = TherapyNote.all_kinds.select_for_update(no_key=True, of=("self",)).get(pk=note.pk)
     if not note.is_psychotherapy:
         raise ValidationError(
             {
@@ -486,7 +486,7 @@ def create_practice_link(
 @transaction.atomic
 def revoke_practice_link(*, link: PracticeLink, actor) -> PracticeLink:
     require_permission(actor, "therapy.write", link.clinic)
-    link = PracticeLink.objects.select_for_update().get(pk=link.pk)
+    link = PracticeLink.objects.select_for_update(no_key=True, of=("self",)).get(pk=link.pk)
     if link.revoked_at is not None:
         raise ValidationError({"link": ["This link is already withdrawn."]})
     link.revoked_at = now()
@@ -529,7 +529,9 @@ def submit_practices(*, link: PracticeLink, ticks: set[tuple[int, str]]) -> int:
     """The patient's ticks for the link's days: (practice id, ISO day) pairs. Days shown and
     not ticked are stored as not done. Returns the number of days marked done."""
     link = (
-        PracticeLink.objects.select_for_update().select_related("patient", "clinic").get(pk=link.pk)
+        PracticeLink.objects.select_for_update(no_key=True, of=("self",))
+        .select_related("patient", "clinic")
+        .get(pk=link.pk)
     )
     if not link.usable_at(now()):
         raise PermissionDenied("This link is not valid any more.")
@@ -541,7 +543,11 @@ def submit_practices(*, link: PracticeLink, ticks: set[tuple[int, str]]) -> int:
             raise ValidationError({"ticks": ["A tick does not belong to this link."]})
     # Lock the practices (in id order): a clinician recording a day at the same moment
     # waits instead of colliding on the one-entry-per-day constraint.
-    list(Practice.objects.select_for_update().filter(pk__in=plist).order_by("pk"))
+    list(
+        Practice.objects.select_for_update(no_key=True, of=("self",))
+        .filter(pk__in=plist)
+        .order_by("pk")
+    )
     existing = {
         (e.practice_id, e.day): e
         for e in PracticeEntry.objects.filter(practice_id__in=plist, day__in=days)
@@ -596,7 +602,9 @@ def record_practice_day(*, practice: Practice, actor, day, done: bool) -> Practi
     require_permission(actor, "therapy.write", practice.clinic)
     _chart_scope(actor, practice.patient)
     practice = (
-        Practice.objects.select_for_update().select_related("clinic", "patient").get(pk=practice.pk)
+        Practice.objects.select_for_update(no_key=True, of=("self",))
+        .select_related("clinic", "patient")
+        .get(pk=practice.pk)
     )
     if not practice.active:
         raise ValidationError({"practice": ["This practice is stopped: days cannot be added."]})
@@ -735,7 +743,7 @@ def create_letter(*, patient, actor, recipient, plan=None) -> ProgressLetter:
 
 
 def _draft_letter(letter, actor):
-    letter = ProgressLetter.objects.select_for_update().get(pk=letter.pk)
+    letter = ProgressLetter.objects.select_for_update(no_key=True, of=("self",)).get(pk=letter.pk)
     if letter.is_signed:
         raise ValidationError({"status": ["This letter is signed and cannot change."]})
     _letter_writer(actor, letter)
@@ -799,7 +807,7 @@ def send_letter(*, letter, actor) -> LetterSend:
     with that clinician. Any prescriber or therapist may send a signed letter."""
     require_permission(actor, "letters.sign", letter.clinic)
     letter = (
-        ProgressLetter.objects.select_for_update()
+        ProgressLetter.objects.select_for_update(no_key=True, of=("self",))
         .select_related("recipient", "patient", "clinic")
         .get(pk=letter.pk)
     )

@@ -27,7 +27,7 @@ def _signed_guard(fn, *args, **kwargs):
         return fn(*args, **kwargs)
     except services.SignedRecordError as exc:
         raise HttpError(409, str(exc)) from exc
-    except services.AlreadyAcknowledged as exc:
+    except services.AlreadyDone as exc:
         raise HttpError(409, " ".join(exc.messages)) from exc
     except PermissionDenied as exc:
         raise HttpError(403, str(exc) or "Not allowed.") from exc
@@ -321,7 +321,7 @@ def open_session(request, body: OpenIn):
         appt = scheduling.get_appointment(clinic, body.appointment_id)
     except Http404:
         raise ValidationError({"appointment_id": ["No such appointment in your clinic."]}) from None
-    return Status(201, services.open_session(appointment=appt, actor=request.user))
+    return Status(201, _signed_guard(services.open_session, appointment=appt, actor=request.user))
 
 
 @router.get(

@@ -1,5 +1,6 @@
 """Treatment-day writes. Each is one transaction with one audit event; the session row is
-locked (SELECT ... FOR UPDATE) so concurrent writers serialise; the state machine lives here.
+locked (SELECT ... FOR NO KEY UPDATE OF the session only: see "Lock order" in ARCHITECTURE.md)
+so concurrent writers serialise; the state machine lives here.
 
 A signed session is read-only: every write except co-signing, addenda and the REMS form
 raises :class:`SignedRecordError` (403 in the API, with the reason)."""
@@ -80,7 +81,11 @@ class SignedRecordError(PermissionDenied):
     pass
 
 
-class AlreadyAcknowledged(ValidationError):
+class AlreadyDone(ValidationError):
+    """A second submit of something done once (check-in, discharge, acknowledgement): API 409."""
+
+
+class AlreadyAcknowledged(AlreadyDone):
     pass
 
 
@@ -111,7 +116,7 @@ def settings_for(clinic) -> TreatmentSettings:
 
 def _locked(session) -> TreatmentSession:
     return (
-        TreatmentSession.objects.select_for_update()
+        TreatmentSession.objects.select_for_update(no_key=True, of=("self",))
         .select_related("clinic", "patient")
         .get(pk=session.pk)
     )
@@ -174,13 +179,28 @@ def _when(value, field="at") -> datetime.datetime:
 @transaction.atomic
 def open_session(*, appointment, actor) -> TreatmentSession:
     """Check the patient in from the day's dosing appointment."""
+    from ketaflow.scheduling.models import Appointment
+
     require_permission(actor, "vitals.chart", appointment.clinic)
     if not appointment.type.route:
         raise ValidationError({"appointment": ["Only a dosing visit opens a treatment session."]})
+    # The appointment is locked before its session exists: a second check-in of the same
+    # visit waits here, then finds the first one's session.
+    appointment = Appointment.objects.select_for_update(no_key=True, of=("self",)).get(
+        pk=appointment.pk
+    )
+    opened = TreatmentSession.objects.filter(appointment=appointment).first()
+    if opened is not None:
+        raise AlreadyDone(
+            {
+                "appointment": [
+                    "This visit is already checked in (session "
+                    f"{opened.pk}, {_fmt(opened.opened_by, opened.opened_at, appointment.clinic)})."
+                ]
+            }
+        )
     if appointment.status != "booked":
         raise ValidationError({"appointment": ["Only a booked visit can be checked in."]})
-    if TreatmentSession.objects.filter(appointment=appointment).exists():
-        raise ValidationError({"appointment": ["This visit already has a session."]})
     version = appointment.plan.current if appointment.plan_id else None
     at = now()
     s = TreatmentSession.objects.create(
@@ -511,7 +531,7 @@ def acknowledge_alert(*, alert_id, clinic, actor, action: str, note: str = "") -
     require_permission(actor, "alerts.respond", clinic)
     alert = (
         SessionAlert.objects.for_clinic(clinic)
-        .select_for_update()
+        .select_for_update(no_key=True, of=("self",))
         .select_related("session", "patient")
         .filter(pk=alert_id)
         .first()
@@ -559,7 +579,7 @@ def prescribers_on_duty(clinic) -> list[str]:
 @transaction.atomic
 def escalate_alert(*, alert_id) -> SessionAlert | None:
     alert = (
-        SessionAlert.objects.select_for_update(of=("self",))
+        SessionAlert.objects.select_for_update(no_key=True, of=("self",))
         .select_related("clinic", "patient", "session__chair")
         .get(pk=alert_id)
     )
@@ -1011,6 +1031,10 @@ def override_discharge(*, session, actor, reason) -> TreatmentSession:
 def discharge(*, session, actor, email_instructions: bool = False) -> TreatmentSession:
     require_permission(actor, "vitals.chart", session.clinic)
     s = _writable(session)
+    if s.state == S.DISCHARGED:
+        raise AlreadyDone(
+            {"state": [f"Already discharged at {s.discharged_at.astimezone(s.clinic.tz):%H:%M}."]}
+        )
     if s.state != S.READY:
         raise ValidationError({"state": ["The session is not ready for discharge."]})
     if not s.override_reason:
@@ -1164,7 +1188,11 @@ def sign_note(*, session, actor, free_text: str | None = None) -> SessionNote:
 
 
 def _signed_note(session, clinic) -> SessionNote:
-    note = SessionNote.objects.select_for_update().filter(session=session).first()
+    note = (
+        SessionNote.objects.select_for_update(no_key=True, of=("self",))
+        .filter(session=session)
+        .first()
+    )
     if note is None or note.signed_at is None:
         raise ValidationError({"note": ["The note has not been signed yet."]})
     return note
@@ -1247,7 +1275,7 @@ def save_rems(*, session, actor, data: dict) -> RemsForm:
     if s.route != dosing.ESKETAMINE:
         raise ValidationError({"route": ["The REMS form applies to esketamine sessions."]})
     form = _ensure_rems(s)
-    form = RemsForm.objects.select_for_update().get(pk=form.pk)
+    form = RemsForm.objects.select_for_update(no_key=True, of=("self",)).get(pk=form.pk)
     if form.signed_at:
         raise SignedRecordError("This REMS form is signed: it cannot change.")
     keys = {k for k, *_ in rems.fields(form.form_version)}
@@ -1267,7 +1295,11 @@ def save_rems(*, session, actor, data: dict) -> RemsForm:
 @transaction.atomic
 def sign_rems(*, session, actor) -> RemsForm:
     require_permission(actor, "rems.sign", session.clinic)
-    form = RemsForm.objects.select_for_update().filter(session=session).first()
+    form = (
+        RemsForm.objects.select_for_update(no_key=True, of=("self",))
+        .filter(session=session)
+        .first()
+    )
     if form is None:
         raise ValidationError({"rems": ["No REMS form for this session."]})
     if form.signed_at:
@@ -1295,7 +1327,11 @@ def sign_rems(*, session, actor) -> RemsForm:
 @transaction.atomic
 def update_settings(*, clinic, actor, data: dict) -> TreatmentSettings:
     require_permission(actor, "clinic.settings", clinic)
-    row = TreatmentSettings.objects.select_for_update().filter(clinic=clinic).first()
+    row = (
+        TreatmentSettings.objects.select_for_update(no_key=True, of=("self",))
+        .filter(clinic=clinic)
+        .first()
+    )
     row = row or TreatmentSettings(clinic=clinic)
     errors, values = {}, {}
     for name in TreatmentSettings.FIELDS:
