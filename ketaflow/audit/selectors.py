@@ -52,7 +52,7 @@ def parse_filter(params) -> ReportFilter:
     for name, attr in (("user", "actor_id"), ("patient", "patient_id")):
         value = (params.get(name) or "").strip()
         if value:
-            if not value.isdigit():
+            if not (value.isascii() and value.isdigit()) or int(value) > 2**63 - 1:
                 raise FilterError(name, "must be a number (an id from the list).")
             setattr(result, attr, int(value))
     action = (params.get("action") or "").strip()
