@@ -35,6 +35,9 @@ from pydantic import AfterValidator, Field
 
 #: Largest value of the databases' 64-bit signed integer columns (ids, counters).
 DB_INT_MAX = 2**63 - 1
+#: Largest value of a plain integer form field (a count or quantity, stored in a 32-bit
+#: integer column on PostgreSQL; ids are chosen from lists, not typed).
+FORM_INT_MAX = 2**31 - 1
 #: Largest list offset: leaves room for ``offset + limit + 1`` within 64 bits.
 OFFSET_MAX = 2**62
 #: Any date or datetime a form accepts, whatever the field (narrower bounds per field on top):
@@ -242,7 +245,7 @@ def id_field(**kwargs) -> forms.IntegerField:
 def bound_form_fields(form: forms.BaseForm) -> None:
     """Give every field of ``form`` the shared sanity bounds it lacks.
 
-    Text fields refuse NUL and lone surrogates; integer fields stay within 64 bits; decimal
+    Text fields refuse NUL and lone surrogates; integer fields stay within 32 bits (FORM_INT_MAX); decimal
     fields get a digit limit; date fields the clinic window (unless they already carry a
     bound of their own, e.g. a date of birth); datetime fields are passed events. Clinical
     ranges set on a field are kept (they are narrower).
@@ -254,7 +257,7 @@ def bound_form_fields(form: forms.BaseForm) -> None:
         if isinstance(field, forms.CharField) and validate_text not in field.validators:
             field.validators.append(validate_text)
         if isinstance(field, forms.IntegerField) and not isinstance(field, forms.DecimalField):
-            _bound_integer(field)
+            _bound_integer(field, FORM_INT_MAX)
         if isinstance(field, forms.DecimalField) and field.max_digits is None:
             field.max_digits = DECIMAL_MAX_DIGITS + DECIMAL_MAX_PLACES
             field.decimal_places = field.decimal_places or DECIMAL_MAX_PLACES
