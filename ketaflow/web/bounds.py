@@ -245,14 +245,17 @@ def id_field(**kwargs) -> forms.IntegerField:
 def bound_form_fields(form: forms.BaseForm) -> None:
     """Give every field of ``form`` the shared sanity bounds it lacks.
 
-    Text fields refuse NUL and lone surrogates; integer fields stay within 32 bits (FORM_INT_MAX); decimal
-    fields get a digit limit; date fields the clinic window (unless they already carry a
-    bound of their own, e.g. a date of birth); datetime fields are passed events. Clinical
-    ranges set on a field are kept (they are narrower).
+    Text fields refuse NUL and lone surrogates; integer fields stay within 32 bits
+    (FORM_INT_MAX); decimal fields get a digit limit; date and datetime fields 1900-01-01 to
+    2199-12-31, unless they carry a window of their own (``date_field``) or the form checks
+    them in ``clean_<name>`` (dates of birth). Narrower limits set on a field are kept.
     """
-    for field in form.fields.values():
+    for name, field in form.fields.items():
         dated = isinstance(field, forms.DateField | forms.DateTimeField)
-        if dated and validate_any_date not in field.validators:
+        own_rule = hasattr(form, f"clean_{name}")  # e.g. dates of birth: 1900..today
+        windows = (validate_any_date, validate_clinic_date, validate_birth_date)
+        has_window = any(v in field.validators for v in windows)
+        if dated and not own_rule and not has_window:
             field.validators.append(validate_any_date)
         if isinstance(field, forms.CharField) and validate_text not in field.validators:
             field.validators.append(validate_text)

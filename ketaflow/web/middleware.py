@@ -82,16 +82,14 @@ class BadInputMiddleware:
         content_type = request.content_type or ""
         try:
             if request.method in ("POST", "PUT", "PATCH", "DELETE"):
+                form = content_type in ("application/x-www-form-urlencoded", "multipart/form-data")
                 if content_type == "application/json" or (
-                    request.path.startswith(API_PREFIX) and content_type.endswith("+json")
+                    request.path.startswith(API_PREFIX) and not form
                 ):
                     found = self._check_json(request.body)
                     if found:
                         return _refused(request, *found)
-                elif content_type in (
-                    "application/x-www-form-urlencoded",
-                    "multipart/form-data",
-                ):
+                elif form:
                     for key, values in request.POST.lists():
                         for value in [key, *values]:
                             if rule := bounds.bad_text(value):
