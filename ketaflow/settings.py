@@ -62,6 +62,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "ketaflow.web.middleware.BadInputMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -75,6 +76,9 @@ MIDDLEWARE = [
     "ketaflow.accounts.middleware.SessionLimitsMiddleware",
     "ketaflow.tenancy.middleware.CurrentClinicMiddleware",
 ]
+
+# Request bodies: ketaflow.web.bounds.MAX_BODY_BYTES (BadInputMiddleware answers 413 above it).
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 
 ROOT_URLCONF = "ketaflow.urls"
 FORM_RENDERER = "ketaflow.web.forms.Renderer"

@@ -2,9 +2,10 @@ from django import forms
 
 from ketaflow.accounts.models import ApiToken
 from ketaflow.accounts.roles import ROLE_CHOICES
+from ketaflow.web import bounds
 
 
-class LoginForm(forms.Form):
+class LoginForm(bounds.BoundedForm):
     email = forms.EmailField(
         max_length=254,
         widget=forms.EmailInput(attrs={"autocomplete": "username", "autofocus": True}),
@@ -14,7 +15,7 @@ class LoginForm(forms.Form):
     )
 
 
-class CodeForm(forms.Form):
+class CodeForm(bounds.BoundedForm):
     code = forms.CharField(
         label="Code",
         max_length=20,
@@ -25,7 +26,7 @@ class CodeForm(forms.Form):
     )
 
 
-class ReauthForm(forms.Form):
+class ReauthForm(bounds.BoundedForm):
     password = forms.CharField(
         label="Your password",
         max_length=4096,
@@ -34,7 +35,7 @@ class ReauthForm(forms.Form):
     )
 
 
-class EnrolForm(forms.Form):
+class EnrolForm(bounds.BoundedForm):
     code = forms.CharField(
         label="6-digit code",
         max_length=8,
@@ -44,7 +45,7 @@ class EnrolForm(forms.Form):
     )
 
 
-class TokenForm(forms.Form):
+class TokenForm(bounds.BoundedForm):
     name = forms.CharField(
         max_length=100, help_text="What uses this token, for example 'outcomes export script'."
     )
@@ -52,7 +53,7 @@ class TokenForm(forms.Form):
     days = forms.IntegerField(label="Expires after (days)", min_value=1, max_value=365, initial=90)
 
 
-class MembershipForm(forms.Form):
+class MembershipForm(bounds.BoundedForm):
     roles = forms.MultipleChoiceField(choices=ROLE_CHOICES, widget=forms.CheckboxSelectMultiple)
     locations = forms.ModelMultipleChoiceField(
         queryset=None,

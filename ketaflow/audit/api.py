@@ -5,6 +5,7 @@ from ninja.errors import HttpError
 
 from ketaflow.api import ERRORS, api_require
 from ketaflow.audit import selectors
+from ketaflow.web import bounds
 
 router = Router(tags=["audit"])
 
@@ -43,7 +44,7 @@ def events(
     object_type: str = "",
     emergency: str = "",
     sort: str = "-at",
-    page: int = 1,
+    page: bounds.bounded_int(le=bounds.OFFSET_MAX // 50) = 1,
 ):
     """Filter by date range (YYYY-MM-DD), user id, patient id, action and object type; sort by any column."""
     clinic = api_require(request, "audit.view")

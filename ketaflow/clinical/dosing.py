@@ -24,7 +24,12 @@ Decisions taken where the reference is silent:
   Not overridable.
 * Weight must be 25-350 kg, the reference's data-entry plausibility range (section 6).
 * Infusion minutes outside the reported 2-100 min session lengths (section 1) give a warning,
-  not a refusal.
+  not a refusal. Below 1 minute or above a day (1440 min) the input is refused: these are
+  sanity bounds on the entry (a rate over a fraction of a minute means a typing error), not
+  clinical limits.
+* Every number entered has at most 12 digits before the decimal point and 6 after it (a sanity
+  bound: exact arithmetic in ``decimal``'s 28-digit context; ``1E+999999999`` or ``1e-22``
+  are typing errors, refused naming the input).
 * Display precision (not clinical limits): rate to 0.001 mg/min, volumes to 0.01 mL, pump rate to
   0.01 mL/h, each rounded halves up. The pump rate is computed from the drug volume as shown
   (the volume drawn up), so every arithmetic line can be checked by hand.
@@ -70,6 +75,12 @@ SRC_ESKETAMINE = (
 
 # Reported IV session lengths (reference section 1): a warning outside, not a limit.
 REPORTED_SESSION_MINUTES = (Decimal(2), Decimal(100))
+
+# Sanity bounds on entered numbers and infusion times (not clinical limits; see above).
+INPUT_MAX_WHOLE_DIGITS = 12
+INPUT_MAX_DECIMAL_PLACES = 6
+INFUSION_MINUTES_MIN = Decimal(1)
+INFUSION_MINUTES_MAX = Decimal(24 * 60)
 
 # Display precision (formatting, not clinical limits).
 RATE_MG_PER_MIN_STEP = Decimal("0.001")
@@ -297,6 +308,21 @@ def _decimal(value: Any, name: str, limit: str) -> Decimal:
         raise DoseError(limit, f"{name} must be a number, not {value!r}") from None
     if not result.is_finite():
         raise DoseError(limit, f"{name} must be a finite number")
+    # From the digit tuple, not through a decimal context: normalize() on 1E+999999999
+    # raises decimal.Overflow.
+    _, digits, exponent = result.as_tuple()
+    n = len(digits)
+    while n > 1 and digits[n - 1] == 0:
+        n, exponent = n - 1, exponent + 1
+    whole, places = (0, 0) if digits == (0,) else (max(n + exponent, 0), max(-exponent, 0))
+    if whole > INPUT_MAX_WHOLE_DIGITS:
+        raise DoseError(
+            limit, f"{name} must have at most {INPUT_MAX_WHOLE_DIGITS} digits before the point"
+        )
+    if places > INPUT_MAX_DECIMAL_PLACES:
+        raise DoseError(
+            limit, f"{name} must have at most {INPUT_MAX_DECIMAL_PLACES} decimal places"
+        )
     return result
 
 
@@ -411,6 +437,12 @@ def calculate_weight_based(
                 "minutes", "IV ketamine is an infusion: give the infusion time in minutes"
             )
         mins = _positive(minutes, "minutes")
+        if not INFUSION_MINUTES_MIN <= mins <= INFUSION_MINUTES_MAX:
+            raise DoseError(
+                "minutes",
+                f"infusion time {fmt(mins)} min is outside {fmt(INFUSION_MINUTES_MIN)}-"
+                f"{fmt(INFUSION_MINUTES_MAX)} min; check the entry",
+            )
         low, high = REPORTED_SESSION_MINUTES
         if not low <= mins <= high:
             warnings.append(

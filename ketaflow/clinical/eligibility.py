@@ -92,7 +92,10 @@ INELIGIBLE = "ineligible"
 DECISION_ORDER = (ELIGIBLE, NEEDS_REVIEW, INELIGIBLE)
 
 # Plausibility limits for data entry (reference section 6: "not clinical limits").
-AGE_RANGE = (0, 120)  # brief for this module
+# Age in whole years: a plausible age of a person being assessed. 0 is refused (what an empty or
+# defaulted field becomes; an infant is not a candidate for a questionnaire-based assessment);
+# ages under adult_age (default 18) stay a review reason, not a refusal.
+AGE_RANGE = (1, 120)
 SYSTOLIC_RANGE = (50, 300)  # reference section 6
 DIASTOLIC_RANGE = (20, 200)  # reference section 6
 

@@ -12,6 +12,7 @@ from ketaflow.audit import services as audit
 from ketaflow.clinical import eligibility as rules
 from ketaflow.intake import selectors, services
 from ketaflow.patients import selectors as patient_selectors
+from ketaflow.web import bounds
 
 router = Router(tags=["intake"])
 # Mounted at /api/v1/eligibility/ by ketaflow/api.py (the path the eligibility rules are known by).
@@ -111,7 +112,7 @@ class ConvertOut(Schema):
 
 
 @router.get("/requests", response={200: RequestPage, **ERRORS}, summary="Consultation requests")
-def list_requests(request, status: str | None = None, limit: int = 25, offset: int = 0):
+def list_requests(request, status: str | None = None, limit: int = 25, offset: bounds.Offset = 0):
     clinic = api_require(request, "intake.view")
     limit, offset = max(1, min(limit, 100)), max(0, offset)
     rows = list(selectors.requests(clinic, status)[offset : offset + limit + 1])
@@ -126,7 +127,7 @@ def list_requests(request, status: str | None = None, limit: int = 25, offset: i
 
 
 @router.get("/requests/{request_id}", response={200: RequestOut, **ERRORS}, summary="One request")
-def get_request(request, request_id: int):
+def get_request(request, request_id: bounds.Id):
     clinic = api_require(request, "intake.view")
     item = selectors.get_request(clinic, request_id)
     audit.record(
@@ -145,7 +146,7 @@ def get_request(request, request_id: int):
     response={200: RequestOut, **WRITE_ERRORS},
     summary="Change a request's status",
 )
-def set_request_status(request, request_id: int, body: StatusIn):
+def set_request_status(request, request_id: bounds.Id, body: StatusIn):
     clinic = api_require(request, "intake.manage", writes=True)
     item = selectors.get_request(clinic, request_id)
     return services.set_request_status(
@@ -158,7 +159,7 @@ def set_request_status(request, request_id: int, body: StatusIn):
     response={201: ConvertOut, **WRITE_ERRORS},
     summary="Turn a request into a prospective patient",
 )
-def convert_request(request, request_id: int):
+def convert_request(request, request_id: bounds.Id):
     clinic = api_require(request, "intake.manage", writes=True)
     item = selectors.get_request(clinic, request_id)
     patient = services.convert_request(item=item, actor=request.user)
@@ -207,7 +208,7 @@ class PatientEligibilityOut(Schema):
     response={200: PatientEligibilityOut, **ERRORS},
     summary="Latest assessment, rule result per route, and the decision in force",
 )
-def patient_eligibility(request, patient_id: int):
+def patient_eligibility(request, patient_id: bounds.Id):
     clinic = api_require(request, "chart.view")
     patient = _chart_patient(request, clinic, patient_id)
     audit.record_read(request, patient=patient, detail={"tab": "eligibility"})
@@ -248,7 +249,7 @@ class DecisionOut(Schema):
     response={201: DecisionOut, **WRITE_ERRORS},
     summary="Sign the prescriber's eligibility decision",
 )
-def record_decision(request, patient_id: int, body: DecisionIn):
+def record_decision(request, patient_id: bounds.Id, body: DecisionIn):
     clinic = api_require(request, "eligibility.decide", writes=True)
     patient = _chart_patient(request, clinic, patient_id)
     try:
@@ -276,7 +277,7 @@ class ConsentOut(Schema):
     response={200: list[ConsentOut], **ERRORS},
     summary="The patient's consent signatures (withdrawn ones included)",
 )
-def patient_consents(request, patient_id: int):
+def patient_consents(request, patient_id: bounds.Id):
     clinic = api_require(request, "chart.view")
     patient = _chart_patient(request, clinic, patient_id)
     audit.record_read(request, patient=patient, detail={"tab": "consents"})
@@ -288,7 +289,7 @@ def patient_consents(request, patient_id: int):
     response={200: AssessmentOut, **ERRORS},
     summary="The patient's latest clinical assessment (draft or signed)",
 )
-def patient_assessment(request, patient_id: int):
+def patient_assessment(request, patient_id: bounds.Id):
     """404 when the patient has no assessment yet. A signed assessment never changes; a later
     one (saved after signing) is returned once it exists."""
     clinic = api_require(request, "chart.view")

@@ -16,6 +16,7 @@ from ketaflow.intake.models import (
 )
 from ketaflow.intake.prescreen import SEEKING
 from ketaflow.tenancy.models import Location
+from ketaflow.web import bounds
 
 PHONE = re.compile(r"^\+?[0-9 ()\-.]{7,25}$")
 CONTACT_TIMES = [
@@ -84,7 +85,7 @@ def _clean_phone(value: str) -> str:
     return value
 
 
-class PublicRequestForm(forms.Form):
+class PublicRequestForm(bounds.BoundedForm):
     """The public consultation request. Every field has a maximum length."""
 
     given_name = forms.CharField(label="First name", max_length=100)
@@ -230,7 +231,7 @@ class PublicRequestForm(forms.Form):
         return data
 
 
-class StatusForm(forms.Form):
+class StatusForm(bounds.BoundedForm):
     status = forms.ChoiceField(
         choices=[c for c in ConsultationRequest.Status.choices if c[0] != "converted"]
     )
@@ -243,7 +244,7 @@ class StatusForm(forms.Form):
         return data
 
 
-class AssessmentForm(forms.ModelForm):
+class AssessmentForm(bounds.BoundedModelForm):
     conditions = forms.MultipleChoiceField(
         label="Medical history (tick every condition present)",
         choices=CHECKLIST,
@@ -334,7 +335,7 @@ class AssessmentForm(forms.ModelForm):
         return data
 
 
-class DiagnosisForm(forms.Form):
+class DiagnosisForm(bounds.BoundedForm):
     code = forms.CharField(label="ICD-10-CM code", max_length=8, required=False)
     description = forms.CharField(label="Diagnosis", max_length=200, required=False)
 
@@ -355,7 +356,7 @@ class DiagnosisForm(forms.Form):
         return data
 
 
-class TrialForm(forms.Form):
+class TrialForm(bounds.BoundedForm):
     drug = forms.CharField(label="Antidepressant", max_length=100, required=False)
     dose = forms.CharField(label="Dose", max_length=60, required=False)
     weeks = forms.DecimalField(
@@ -403,7 +404,7 @@ class TrialForm(forms.Form):
         }
 
 
-class MedicationForm(forms.Form):
+class MedicationForm(bounds.BoundedForm):
     name = forms.CharField(label="Medication", max_length=100, required=False)
     dose = forms.CharField(label="Dose and frequency", max_length=100, required=False)
     med_class = forms.ChoiceField(
@@ -443,7 +444,7 @@ def trial_initial(trials):
     ]
 
 
-class DecisionForm(forms.Form):
+class DecisionForm(bounds.BoundedForm):
     decision = forms.ChoiceField(
         choices=EligibilityDecision.Decision.choices, widget=forms.RadioSelect
     )
@@ -467,26 +468,26 @@ class DecisionForm(forms.Form):
     )
 
 
-class ConsentSignForm(forms.Form):
+class ConsentSignForm(bounds.BoundedForm):
     typed_name = forms.CharField(label="Type your full name", max_length=200)
     agreed = forms.BooleanField(
         label="I have read this consent form, my questions have been answered, and I agree to the treatment it describes."
     )
 
 
-class ConsentDocumentForm(forms.Form):
+class ConsentDocumentForm(bounds.BoundedForm):
     title = forms.CharField(max_length=200)
     body = forms.CharField(max_length=20000, widget=forms.Textarea(attrs={"rows": 24}))
 
 
-class ConsentLinkForm(forms.Form):
+class ConsentLinkForm(bounds.BoundedForm):
     route = forms.ChoiceField(choices=ROUTE_CHOICES)
     hours = forms.IntegerField(
         label="Link valid for (hours)", min_value=1, max_value=168, initial=72
     )
 
 
-class WithdrawForm(forms.Form):
+class WithdrawForm(bounds.BoundedForm):
     reason = forms.CharField(
         label="What the patient said (withdrawal of consent)",
         max_length=2000,
@@ -494,13 +495,13 @@ class WithdrawForm(forms.Form):
     )
 
 
-class AddendumForm(forms.Form):
+class AddendumForm(bounds.BoundedForm):
     text = forms.CharField(
         label="Addendum", max_length=4000, widget=forms.Textarea(attrs={"rows": 3})
     )
 
 
-class EligibilitySettingsForm(forms.ModelForm):
+class EligibilitySettingsForm(bounds.BoundedModelForm):
     """Per-clinic eligibility settings. The ranges are input sanity checks, not clinical
     limits; the defaults and their sources are shown next to the fields."""
 

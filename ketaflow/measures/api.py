@@ -14,6 +14,7 @@ from ketaflow.clinical import instruments
 from ketaflow.measures import selectors, services
 from ketaflow.patients import selectors as patient_selectors
 from ketaflow.patients.scope import ChartScope
+from ketaflow.web import bounds
 
 router = Router(tags=["measures"])
 
@@ -179,11 +180,11 @@ def score(request, body: ScoreIn):
 
 
 class AdministrationIn(Schema):
-    patient_id: int
+    patient_id: bounds.Id
     instrument: str
     answers: dict[str, int | str | bool | None]
     taken_at: datetime.datetime | None = None
-    plan_id: int | None = Field(
+    plan_id: bounds.Id | None = Field(
         None, description="Treatment course: a treatment plan of this patient (optional)."
     )
 
@@ -245,7 +246,11 @@ def create_administration(request, body: AdministrationIn):
     summary="A patient's scored questionnaires, newest first",
 )
 def patient_administrations(
-    request, patient_id: int, instrument: str | None = None, limit: int = 50, offset: int = 0
+    request,
+    patient_id: bounds.Id,
+    instrument: str | None = None,
+    limit: int = 50,
+    offset: bounds.Offset = 0,
 ):
     clinic = api_require(request, "chart.view")
     patient = _chart_patient(request, clinic, patient_id)
@@ -263,7 +268,7 @@ def patient_administrations(
     response={200: AdministrationOut, **ERRORS},
     summary="One scored questionnaire",
 )
-def get_administration(request, administration_id: int):
+def get_administration(request, administration_id: bounds.Id):
     clinic = api_require(request, "chart.view")
     adm = selectors.get_administration(clinic, administration_id)
     _chart_patient(request, clinic, adm.patient_id)
@@ -277,7 +282,7 @@ def get_administration(request, administration_id: int):
     response={200: dict, **ERRORS},
     summary="FHIR R4 QuestionnaireResponse of a scored questionnaire",
 )
-def administration_fhir(request, administration_id: int):
+def administration_fhir(request, administration_id: bounds.Id):
     clinic = api_require(request, "chart.view")
     adm = selectors.get_administration(clinic, administration_id)
     _chart_patient(request, clinic, adm.patient_id)
@@ -333,7 +338,7 @@ def list_alerts(request):
     response={200: AlertOut, **WRITE_ERRORS},
     summary="Acknowledge a safety alert (409 if already acknowledged)",
 )
-def acknowledge_alert(request, alert_id: int, body: AcknowledgeIn):
+def acknowledge_alert(request, alert_id: bounds.Id, body: AcknowledgeIn):
     clinic = api_require(request, "alerts.respond", writes=True)
     selectors.get_alert(clinic, alert_id)
     try:

@@ -2,9 +2,10 @@ from django import forms
 
 from ketaflow.clinical import instruments
 from ketaflow.measures.models import MeasureSchedule, MeasuresSettings, RiskFlag
+from ketaflow.web import bounds
 
 
-class SettingsForm(forms.ModelForm):
+class SettingsForm(bounds.BoundedModelForm):
     class Meta:
         model = MeasuresSettings
         fields = [
@@ -22,7 +23,7 @@ def self_report_choices():
     return [(i.code, i.name) for i in instruments.all_instruments() if i.respondent == "patient"]
 
 
-class SendLinkForm(forms.Form):
+class SendLinkForm(bounds.BoundedForm):
     instruments = forms.MultipleChoiceField(
         label="Questionnaires", choices=self_report_choices, widget=forms.CheckboxSelectMultiple
     )
@@ -38,7 +39,7 @@ class SendLinkForm(forms.Form):
         self.fields["plan"].choices = plan_choices(plans)
 
 
-class ScheduleForm(forms.Form):
+class ScheduleForm(bounds.BoundedForm):
     instruments = forms.MultipleChoiceField(
         label="Questionnaires", choices=self_report_choices, widget=forms.CheckboxSelectMultiple
     )
@@ -71,7 +72,7 @@ def default_plan(plans):
     return active[-1] if active else None
 
 
-class ClearFlagForm(forms.Form):
+class ClearFlagForm(bounds.BoundedForm):
     action = forms.ChoiceField(
         label="Action taken", choices=[("", "Choose…"), *RiskFlag.Action.choices]
     )

@@ -215,8 +215,13 @@ def record_administration(
     require_permission(actor, "measures.record", patient.clinic)
     result = score_answers(instrument, answers, patient.clinic)
     inst = instruments.get(instrument)
-    if taken_at is not None and taken_at > now() + datetime.timedelta(minutes=5):
-        raise ValidationError({"taken_at": ["The time answered cannot be in the future."]})
+    if taken_at is not None:
+        from ketaflow.web import bounds
+
+        try:
+            taken_at = bounds.check_past_datetime(taken_at, what="The time answered")
+        except (TypeError, ValueError) as exc:
+            raise ValidationError({"taken_at": [f"{exc}."]}) from None
     plan = resolve_plan(patient, plan)
     rated = inst.respondent == "clinician" if clinician_rated is None else clinician_rated
     adm = _store(

@@ -7,6 +7,7 @@ from ketaflow.audit import services as audit
 from ketaflow.patients import selectors, services
 from ketaflow.patients.forms import FIELDS
 from ketaflow.patients.models import Patient
+from ketaflow.web import bounds
 
 router = Router(tags=["patients"])
 
@@ -60,9 +61,9 @@ class PatientIn(Schema):
     emergency_contact_name: str | None = None
     emergency_contact_relationship: str | None = None
     emergency_contact_phone: str | None = None
-    preferred_location: int | None = None
-    prescriber: int | None = None
-    therapist: int | None = None
+    preferred_location: bounds.Id | None = None
+    prescriber: bounds.Id | None = None
+    therapist: bounds.Id | None = None
     status: str | None = Field(None, description=", ".join(Patient.Status.values))
 
     def as_form_data(self) -> dict:
@@ -84,7 +85,7 @@ class SearchIn(Schema):
 
 
 @router.get("", response={200: PatientPage, **ERRORS}, summary="List patients")
-def list_patients(request, limit: int = 25, offset: int = 0, status: str | None = None):
+def list_patients(request, limit: int = 25, offset: bounds.Offset = 0, status: str | None = None):
     clinic = api_require(request, "patients.view")
     limit = max(1, min(limit, 100))
     offset = max(0, offset)
@@ -116,7 +117,7 @@ def search_patients(request, body: SearchIn):
 
 
 @router.get("/{patient_id}", response={200: PatientOut, **ERRORS}, summary="One patient")
-def get_patient(request, patient_id: int):
+def get_patient(request, patient_id: bounds.Id):
     clinic = api_require(request, "patients.view")
     patient = selectors.get_patient(clinic, patient_id)
     audit.record_read(request, patient=patient)
@@ -134,7 +135,7 @@ def create_patient(request, body: PatientIn):
 @router.patch(
     "/{patient_id}", response={200: PatientOut, **WRITE_ERRORS}, summary="Edit demographics"
 )
-def update_patient(request, patient_id: int, body: PatientIn):
+def update_patient(request, patient_id: bounds.Id, body: PatientIn):
     clinic = api_require(request, "patients.edit_demographics", writes=True)
     patient = selectors.get_patient(clinic, patient_id)
     return services.update_patient(patient=patient, actor=request.user, data=body.as_form_data())

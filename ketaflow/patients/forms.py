@@ -8,6 +8,7 @@ from django import forms
 from ketaflow.accounts.roles import PRESCRIBER, THERAPIST
 from ketaflow.patients.models import Patient
 from ketaflow.tenancy.models import Location
+from ketaflow.web import bounds
 
 PHONE = re.compile(r"^\+?[0-9 ()\-.]{7,25}$")
 FIELDS = [
@@ -47,7 +48,7 @@ def staff_with_role(clinic, role):
     return User.objects.filter(pk__in=ids, is_active=True)
 
 
-class PatientForm(forms.ModelForm):
+class PatientForm(bounds.BoundedModelForm):
     class Meta:
         model = Patient
         fields = FIELDS

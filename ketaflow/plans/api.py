@@ -10,6 +10,7 @@ from ketaflow.clinical import protocols
 from ketaflow.patients import selectors as patient_selectors
 from ketaflow.patients.scope import ChartScope
 from ketaflow.plans import selectors, services
+from ketaflow.web import bounds
 
 router = Router(tags=["plans"])
 
@@ -77,7 +78,7 @@ class PlanIn(Schema):
     protocol: str
     phase: str = ""
     step: int = 1
-    prescriber: int
+    prescriber: bounds.Id
     weight_kg: Decimal
     dose_value: Decimal | None = None
     override_reason: str = ""
@@ -90,7 +91,7 @@ class PlanIn(Schema):
 
 
 class PlanCreateIn(PlanIn):
-    patient_id: int
+    patient_id: bounds.Id
 
 
 class StatusIn(Schema):
@@ -166,7 +167,9 @@ def _plan_for(request, clinic, plan_id, write=False):
 
 
 @router.get("/plans", response={200: PlanPage, **ERRORS}, summary="List plans")
-def list_plans(request, patient_id: int | None = None, limit: int = 25, offset: int = 0):
+def list_plans(
+    request, patient_id: bounds.Id | None = None, limit: int = 25, offset: bounds.Offset = 0
+):
     """Only plans of patients whose chart you may open (your locations, your patients,
     emergency grants), as on each plan's own page; the read is audited."""
     clinic = api_require(request, "chart.view")
@@ -186,7 +189,7 @@ def list_plans(request, patient_id: int | None = None, limit: int = 25, offset: 
 
 
 @router.get("/plans/{plan_id}", response={200: PlanOut, **ERRORS}, summary="One plan")
-def get_plan(request, plan_id: int):
+def get_plan(request, plan_id: bounds.Id):
     clinic = api_require(request, "chart.view")
     plan = _plan_for(request, clinic, plan_id)
     audit.record_read(request, patient=plan.patient, obj=plan)
@@ -212,7 +215,7 @@ def create_plan(request, body: PlanCreateIn):
     response={201: PlanOut, **WRITE_ERRORS},
     summary="Revise a plan (a new signed version)",
 )
-def revise_plan(request, plan_id: int, body: PlanIn):
+def revise_plan(request, plan_id: bounds.Id, body: PlanIn):
     clinic = api_require(request, "plans.edit", writes=True)
     plan = _plan_for(request, clinic, plan_id)
     services.revise_plan(plan=plan, actor=request.user, data=body.as_form_data())
@@ -222,7 +225,7 @@ def revise_plan(request, plan_id: int, body: PlanIn):
 @router.post(
     "/plans/{plan_id}/status", response={200: PlanOut, **WRITE_ERRORS}, summary="Change status"
 )
-def change_status(request, plan_id: int, body: StatusIn):
+def change_status(request, plan_id: bounds.Id, body: StatusIn):
     clinic = api_require(request, "plans.edit", writes=True)
     plan = _plan_for(request, clinic, plan_id)
     services.change_status(plan=plan, actor=request.user, status=body.status, reason=body.reason)
@@ -234,7 +237,7 @@ def change_status(request, plan_id: int, body: StatusIn):
     response={200: PlanOut, **WRITE_ERRORS},
     summary="Record a phase transition",
 )
-def transition_phase(request, plan_id: int, body: TransitionIn):
+def transition_phase(request, plan_id: bounds.Id, body: TransitionIn):
     clinic = api_require(request, "plans.edit", writes=True)
     plan = _plan_for(request, clinic, plan_id)
     services.transition_phase(

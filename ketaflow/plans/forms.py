@@ -8,9 +8,10 @@ from ketaflow.accounts.roles import PRESCRIBER
 from ketaflow.clinical import dosing
 from ketaflow.patients.forms import staff_with_role
 from ketaflow.plans.models import DosingSettingsRow, TreatmentPlan
+from ketaflow.web import bounds
 
 
-class PlanForm(forms.Form):
+class PlanForm(bounds.BoundedForm):
     protocol = forms.ChoiceField(label="Protocol")
     phase = forms.CharField(
         label="Phase", required=False, help_text="Code of the phase; empty: the first phase."
@@ -45,7 +46,7 @@ class PlanForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 2}),
         help_text="Only needed above the maximum; recorded with the plan.",
     )
-    start_date = forms.DateField(label="Start date", widget=forms.DateInput(attrs={"type": "date"}))
+    start_date = bounds.date_field(label="Start date")
     goals = forms.CharField(label="Goals", widget=forms.Textarea(attrs={"rows": 3}))
     change_reason = forms.CharField(
         label="Reason for the change",
@@ -67,14 +68,14 @@ class PlanForm(forms.Form):
         return (self.cleaned_data.get("override_reason") or "").strip()
 
 
-class StatusForm(forms.Form):
+class StatusForm(bounds.BoundedForm):
     status = forms.ChoiceField(choices=TreatmentPlan.Status.choices, label="New status")
     reason = forms.CharField(
         label="Reason", required=False, widget=forms.Textarea(attrs={"rows": 2})
     )
 
 
-class TransitionForm(forms.Form):
+class TransitionForm(bounds.BoundedForm):
     to_phase = forms.CharField(label="Move to phase")
     outcome = forms.CharField(
         label="Outcome that justifies the transition",
@@ -83,19 +84,19 @@ class TransitionForm(forms.Form):
     )
 
 
-class DosingSettingsForm(forms.ModelForm):
+class DosingSettingsForm(bounds.BoundedModelForm):
     class Meta:
         model = DosingSettingsRow
         fields = DosingSettingsRow.FIELDS
 
 
-class ProtocolJSONForm(forms.Form):
+class ProtocolJSONForm(bounds.BoundedForm):
     data = forms.CharField(
         label="Protocol (JSON)", widget=forms.Textarea(attrs={"rows": 30, "class": "code"})
     )
 
 
-class DoseForm(forms.Form):
+class DoseForm(bounds.BoundedForm):
     route = forms.ChoiceField(choices=[(r, r) for r in dosing.ROUTES])
     weight_kg = forms.DecimalField(required=False)
     dose_value = forms.DecimalField()

@@ -6,7 +6,9 @@ from ketaflow.api import ERRORS, WRITE_ERRORS, ErrorOut, api_require
 from ketaflow.audit import services as audit
 from ketaflow.patients import selectors as patient_selectors
 from ketaflow.scheduling import selectors, services
+from ketaflow.scheduling.defaults import MAX_MINUTES
 from ketaflow.scheduling.planner import Planner, min_interval_hours
+from ketaflow.web import bounds
 
 router = Router(tags=["scheduling"])
 UTC = datetime.UTC
@@ -54,21 +56,21 @@ class AppointmentPage(Schema):
 
 
 class AppointmentIn(Schema):
-    patient_id: int
-    type_id: int
-    location_id: int
+    patient_id: bounds.Id
+    type_id: bounds.Id
+    location_id: bounds.Id
     start: datetime.datetime
-    chair_id: int | None = None
-    staff_id: int | None = None
-    minutes: int | None = None
-    plan_id: int | None = None
+    chair_id: bounds.Id | None = None
+    staff_id: bounds.Id | None = None
+    minutes: bounds.bounded_int(ge=1, le=MAX_MINUTES) | None = None
+    plan_id: bounds.Id | None = None
     notes: str = ""
 
 
 class RescheduleIn(Schema):
     start: datetime.datetime
     reason: str
-    chair_id: int | None = None
+    chair_id: bounds.Id | None = None
 
 
 class ReasonIn(Schema):
@@ -109,12 +111,12 @@ def list_types(request):
 @router.get("/appointments", response={200: AppointmentPage, **ERRORS}, summary="List appointments")
 def list_appointments(
     request,
-    day: datetime.date | None = None,
+    day: bounds.ClinicDate | None = None,
     days: int = 1,
-    location_id: int | None = None,
-    staff_id: int | None = None,
+    location_id: bounds.Id | None = None,
+    staff_id: bounds.Id | None = None,
     limit: int = 100,
-    offset: int = 0,
+    offset: bounds.Offset = 0,
 ):
     """Appointments from ``day`` (clinic time zone, default today) for ``days`` days."""
     clinic = api_require(request, "schedule.view")
@@ -149,7 +151,7 @@ def list_appointments(
     response={200: AppointmentOut, **ERRORS},
     summary="One appointment",
 )
-def get_appointment(request, appointment_id: int):
+def get_appointment(request, appointment_id: bounds.Id):
     clinic = api_require(request, "schedule.view")
     a = selectors.get_appointment(clinic, appointment_id)
     audit.record_read(request, patient=a.patient, obj=a)
@@ -210,7 +212,7 @@ def create_appointment(request, body: AppointmentIn):
     response={201: AppointmentOut, **BOOK_ERRORS},
     summary="Move a visit (the old one is kept as rescheduled)",
 )
-def reschedule_appointment(request, appointment_id: int, body: RescheduleIn):
+def reschedule_appointment(request, appointment_id: bounds.Id, body: RescheduleIn):
     clinic = api_require(request, "schedule.book", writes=True)
     a = selectors.get_appointment(clinic, appointment_id)
     try:
@@ -231,7 +233,7 @@ def reschedule_appointment(request, appointment_id: int, body: RescheduleIn):
     response={200: AppointmentOut, **WRITE_ERRORS},
     summary="Cancel a visit",
 )
-def cancel_appointment(request, appointment_id: int, body: ReasonIn):
+def cancel_appointment(request, appointment_id: bounds.Id, body: ReasonIn):
     clinic = api_require(request, "schedule.book", writes=True)
     a = selectors.get_appointment(clinic, appointment_id)
     services.cancel(appointment=a, actor=request.user, reason=body.reason)
@@ -243,7 +245,7 @@ def cancel_appointment(request, appointment_id: int, body: ReasonIn):
     response={200: AppointmentOut, **WRITE_ERRORS},
     summary="Record a no-show",
 )
-def no_show_appointment(request, appointment_id: int, body: ReasonIn):
+def no_show_appointment(request, appointment_id: bounds.Id, body: ReasonIn):
     clinic = api_require(request, "schedule.book", writes=True)
     a = selectors.get_appointment(clinic, appointment_id)
     services.no_show(appointment=a, actor=request.user, reason=body.reason)
@@ -255,13 +257,13 @@ def no_show_appointment(request, appointment_id: int, body: ReasonIn):
 )
 def free_slots(
     request,
-    patient_id: int,
-    type_id: int,
-    location_id: int,
-    day: datetime.date,
+    patient_id: bounds.Id,
+    type_id: bounds.Id,
+    location_id: bounds.Id,
+    day: bounds.ClinicDate,
     days: int = 1,
-    staff_id: int | None = None,
-    plan_id: int | None = None,
+    staff_id: bounds.Id | None = None,
+    plan_id: bounds.Id | None = None,
 ):
     """Free (start, chair) pairs for a visit over ``days`` days from ``day``."""
     clinic = api_require(request, "schedule.view")

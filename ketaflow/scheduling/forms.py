@@ -1,9 +1,10 @@
 from django import forms
 
 from ketaflow.scheduling.models import ScheduleSettings
+from ketaflow.web import bounds
 
 
-class ScheduleSettingsForm(forms.ModelForm):
+class ScheduleSettingsForm(bounds.BoundedModelForm):
     class Meta:
         model = ScheduleSettings
         fields = [

@@ -43,8 +43,16 @@ class ConflictError(Exception):
 
 
 def _aware(value) -> datetime.datetime:
+    """An aware start time within the clinic's planning window (bounds.check_planning_date:
+    2000-01-01 to today + 5 years); a year-1 or year-9999 time overflows in the calendar."""
+    from ketaflow.web import bounds
+
     if not isinstance(value, datetime.datetime) or value.tzinfo is None:
         raise ValidationError({"start": ["Give a date and time with its time zone."]})
+    try:
+        bounds.check_planning_date(value)
+    except ValueError as exc:
+        raise ValidationError({"start": [f"The {exc}."]}) from None
     return value.astimezone(UTC)
 
 
@@ -67,7 +75,14 @@ def _check_plan(plan, patient):
 
 
 def _duration(type, minutes):
-    minutes = int(minutes or type.minutes)
+    from ketaflow.scheduling.defaults import MAX_MINUTES
+
+    try:
+        minutes = int(minutes or type.minutes)
+    except (TypeError, ValueError):
+        raise ValidationError({"minutes": ["Give the duration in whole minutes."]}) from None
+    if minutes > MAX_MINUTES:
+        raise ValidationError({"minutes": [f"At most {MAX_MINUTES} min (a visit within a day)."]})
     if minutes < type.minimum_minutes:
         raise ValidationError(
             {"minutes": [f"{type.name} lasts at least {type.minimum_minutes} min ({type.source})."]}
@@ -702,7 +717,15 @@ def remove_closure(*, clinic, actor, closure) -> None:
 
 @transaction.atomic
 def add_closure(*, clinic, actor, date, reason, location=None) -> Closure:
+    from ketaflow.web import bounds
+
     require_permission(actor, "clinic.settings", clinic)
+    if not isinstance(date, datetime.date):
+        raise ValidationError({"closure_date": ["Give the date of the closure (YYYY-MM-DD)."]})
+    try:
+        bounds.check_planning_date(date)
+    except ValueError as exc:
+        raise ValidationError({"closure_date": [f"The {exc}."]}) from None
     if not (reason or "").strip():
         raise ValidationError({"reason": ["Give the reason for the closure."]})
     closure = Closure.objects.create(

@@ -16,14 +16,17 @@ from ketaflow.scheduling import ics, selectors, services
 from ketaflow.scheduling.forms import ScheduleSettingsForm
 from ketaflow.scheduling.models import Appointment, Closure, FeedToken
 from ketaflow.scheduling.planner import Planner, min_interval_hours
+from ketaflow.web import bounds
 from ketaflow.web.decorators import clinic_required
 
 UTC = datetime.UTC
 
 
 def _date(value, default):
+    """A date from the query string, or ``default`` when it is malformed or outside the
+    clinic's window (bounds.check_clinic_date), so far dates never reach the calendar."""
     try:
-        return datetime.date.fromisoformat(value) if value else default
+        return bounds.check_clinic_date(datetime.date.fromisoformat(value)) if value else default
     except ValueError:
         return default
 
@@ -34,6 +37,10 @@ def _local(clinic, value: str) -> datetime.datetime:
         naive = datetime.datetime.fromisoformat(value)
     except (TypeError, ValueError):
         raise ValidationError({"start": ["Give the date and time (YYYY-MM-DD HH:MM)."]}) from None
+    try:
+        bounds.check_planning_date(naive)
+    except ValueError as exc:
+        raise ValidationError({"start": [f"The {exc}."]}) from None
     return naive.replace(tzinfo=clinic.tz).astimezone(UTC)
 
 

@@ -1,6 +1,5 @@
-from django import forms
-
 from ketaflow.tenancy.models import Clinic
+from ketaflow.web import bounds
 
 SETTING_SOURCES = {
     "idle_timeout_minutes": "ketaflow default 15 minutes (ONC 170.315(d)(5) automatic log-off; HIPAA 164.312(a)(2)(iii))",
@@ -10,7 +9,7 @@ SETTING_SOURCES = {
 }
 
 
-class ClinicSettingsForm(forms.ModelForm):
+class ClinicSettingsForm(bounds.BoundedModelForm):
     class Meta:
         model = Clinic
         fields = [

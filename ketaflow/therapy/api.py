@@ -14,6 +14,7 @@ from ketaflow.patients import selectors as patient_selectors
 from ketaflow.therapy import fhir, selectors, services
 from ketaflow.therapy import note_types as nt
 from ketaflow.therapy.models import Goal, OutsideClinician, Practice
+from ketaflow.web import bounds
 
 router = Router(tags=["therapy"])
 
@@ -86,9 +87,9 @@ class NotePage(Schema):
 class NoteIn(Schema):
     kind: str = Field(..., description=", ".join(nt.KIND_LABELS))
     content: dict[str, str] = {}
-    plan_id: int | None = None
-    appointment_id: int | None = None
-    session_id: int | None = Field(None, description="Required for dosing-session notes")
+    plan_id: bounds.Id | None = None
+    appointment_id: bounds.Id | None = None
+    session_id: bounds.Id | None = Field(None, description="Required for dosing-session notes")
     sign: bool = False
 
 
@@ -101,7 +102,7 @@ class TextIn(Schema):
 
 
 class ShareIn(Schema):
-    user_id: int
+    user_id: bounds.Id
     share: bool = True
 
 
@@ -148,7 +149,9 @@ def _note_out(note, detail=False) -> dict:
     response={200: NotePage, **ERRORS},
     summary="A patient's therapy notes",
 )
-def list_notes(request, patient_id: int, limit: int = 25, offset: int = 0, q: str = ""):
+def list_notes(
+    request, patient_id: bounds.Id, limit: int = 25, offset: bounds.Offset = 0, q: str = ""
+):
     """Record notes, and psychotherapy notes only where the caller is the author or was
     shared the note. ``q`` searches the text of the notes the caller may read."""
     clinic = api_require(request, "chart.view")
@@ -160,7 +163,7 @@ def list_notes(request, patient_id: int, limit: int = 25, offset: int = 0, q: st
 
 
 @router.get("/notes/{note_id}", response={200: NoteOut, **ERRORS}, summary="One therapy note")
-def get_note(request, note_id: int):
+def get_note(request, note_id: bounds.Id):
     clinic = api_require(request, "chart.view")
     note = _note(request, clinic, note_id)
     services.record_note_read(request, note)
@@ -173,7 +176,7 @@ def get_note(request, note_id: int):
     response={201: NoteOut, **WRITE_ERRORS},
     summary="Write a therapy note",
 )
-def create_note(request, patient_id: int, body: NoteIn):
+def create_note(request, patient_id: bounds.Id, body: NoteIn):
     clinic = api_require(request, "therapy.write", writes=True)
     patient = _chart_patient(request, clinic, patient_id)
     note = services.create_note(
@@ -194,7 +197,7 @@ def create_note(request, patient_id: int, body: NoteIn):
 @router.patch(
     "/notes/{note_id}", response={200: NoteOut, **WRITE_ERRORS}, summary="Edit a draft note"
 )
-def update_note(request, note_id: int, body: NoteUpdateIn):
+def update_note(request, note_id: bounds.Id, body: NoteUpdateIn):
     """Only the author's draft; a signed note answers 422 (add an addendum instead)."""
     clinic = api_require(request, "therapy.write", writes=True)
     note = services.update_note(
@@ -207,7 +210,7 @@ def update_note(request, note_id: int, body: NoteUpdateIn):
 @router.post(
     "/notes/{note_id}/sign", response={200: NoteOut, **WRITE_ERRORS}, summary="Sign a note"
 )
-def sign_note(request, note_id: int):
+def sign_note(request, note_id: bounds.Id):
     clinic = api_require(request, "therapy.write", writes=True)
     note = services.sign_note(note=_note(request, clinic, note_id), actor=request.user)
     note._viewer = request.user.pk
@@ -219,7 +222,7 @@ def sign_note(request, note_id: int):
     response={201: AddendumOut, **WRITE_ERRORS},
     summary="Add a signed addendum",
 )
-def add_addendum(request, note_id: int, body: TextIn):
+def add_addendum(request, note_id: bounds.Id, body: TextIn):
     clinic = api_require(request, "therapy.write", writes=True)
     a = services.add_addendum(
         note=_note(request, clinic, note_id), actor=request.user, text=body.text
@@ -234,7 +237,7 @@ def add_addendum(request, note_id: int, body: TextIn):
     response={200: NoteOut, **WRITE_ERRORS},
     summary="Share a psychotherapy note",
 )
-def share_note(request, note_id: int, body: ShareIn):
+def share_note(request, note_id: bounds.Id, body: ShareIn):
     """The author names a clinician of the clinic who may read the note (``share: false``
     stops sharing)."""
     clinic = api_require(request, "therapy.write", writes=True)
@@ -249,7 +252,7 @@ def share_note(request, note_id: int, body: ShareIn):
     response={200: NoteOut, **WRITE_ERRORS},
     summary="Release a psychotherapy note to exports",
 )
-def release_note(request, note_id: int, body: ReleaseIn):
+def release_note(request, note_id: bounds.Id, body: ReleaseIn):
     clinic = api_require(request, "therapy.write", writes=True)
     note = services.release_note(
         note=_note(request, clinic, note_id), actor=request.user, reason=body.reason
@@ -263,7 +266,7 @@ def release_note(request, note_id: int, body: ReleaseIn):
     response={200: dict, **ERRORS},
     summary="Therapy notes as a FHIR Bundle of DocumentReference",
 )
-def notes_fhir(request, patient_id: int):
+def notes_fhir(request, patient_id: bounds.Id):
     """Signed record notes, and psychotherapy notes only once their author released them."""
     clinic = api_require(request, "export")
     patient = _chart_patient(request, clinic, patient_id)
@@ -300,7 +303,7 @@ class GoalOut(Schema):
 class GoalIn(Schema):
     title: str | None = None
     detail: str | None = None
-    plan: int | None = None
+    plan: bounds.Id | None = None
     target_date: str | None = Field(None, description="YYYY-MM-DD")
     status: str | None = Field(None, description=", ".join(Goal.Status.values))
     instrument: str | None = None
@@ -336,7 +339,7 @@ GOAL_FIELDS = (
 @router.get(
     "/patients/{patient_id}/goals", response={200: list[GoalOut], **ERRORS}, summary="Goals"
 )
-def list_goals(request, patient_id: int):
+def list_goals(request, patient_id: bounds.Id):
     clinic = api_require(request, "chart.view")
     patient = _chart_patient(request, clinic, patient_id)
     audit.record_read(request, patient=patient, detail={"tab": "therapy-goals"})
@@ -346,7 +349,7 @@ def list_goals(request, patient_id: int):
 @router.post(
     "/patients/{patient_id}/goals", response={201: GoalOut, **WRITE_ERRORS}, summary="New goal"
 )
-def create_goal(request, patient_id: int, body: GoalIn):
+def create_goal(request, patient_id: bounds.Id, body: GoalIn):
     clinic = api_require(request, "therapy.write", writes=True)
     patient = _chart_patient(request, clinic, patient_id)
     data = {"status": "active", **_form_data(body)}
@@ -354,7 +357,7 @@ def create_goal(request, patient_id: int, body: GoalIn):
 
 
 @router.patch("/goals/{goal_id}", response={200: GoalOut, **WRITE_ERRORS}, summary="Change a goal")
-def update_goal(request, goal_id: int, body: GoalIn):
+def update_goal(request, goal_id: bounds.Id, body: GoalIn):
     clinic = api_require(request, "therapy.write", writes=True)
     goal = selectors.get_object(Goal, clinic, goal_id)
     patient = _chart_patient(request, clinic, goal.patient_id)
@@ -398,7 +401,7 @@ class PracticesOut(Schema):
     response={200: PracticesOut, **ERRORS},
     summary="Practices and ticks",
 )
-def list_practices(request, patient_id: int, days: int = 28):
+def list_practices(request, patient_id: bounds.Id, days: int = 28):
     clinic = api_require(request, "chart.view")
     patient = _chart_patient(request, clinic, patient_id)
     from ketaflow.therapy.models import PracticeEntry
@@ -418,7 +421,7 @@ def list_practices(request, patient_id: int, days: int = 28):
     response={201: PracticeOut, **WRITE_ERRORS},
     summary="New practice",
 )
-def create_practice(request, patient_id: int, body: PracticeIn):
+def create_practice(request, patient_id: bounds.Id, body: PracticeIn):
     clinic = api_require(request, "therapy.write", writes=True)
     patient = _chart_patient(request, clinic, patient_id)
     data = {"days_per_week": 7, "active": True, **_form_data(body)}
@@ -435,7 +438,7 @@ class PracticeDayIn(Schema):
     response={200: EntryOut, **WRITE_ERRORS},
     summary="Record one day of a practice as the patient reported it (source: clinician)",
 )
-def record_practice_day(request, practice_id: int, body: PracticeDayIn):
+def record_practice_day(request, practice_id: bounds.Id, body: PracticeDayIn):
     clinic = api_require(request, "therapy.write", writes=True)
     practice = selectors.get_object(Practice, clinic, practice_id)
     _chart_patient(request, clinic, practice.patient_id)
@@ -510,7 +513,7 @@ def _clinician_out(c, today) -> dict:
     response={200: list[ClinicianOut], **ERRORS},
     summary="The patient's other clinicians",
 )
-def list_clinicians(request, patient_id: int):
+def list_clinicians(request, patient_id: bounds.Id):
     clinic = api_require(request, "care_team.manage")
     patient = patient_selectors.get_patient(clinic, patient_id)
     audit.record_read(request, patient=patient, detail={"tab": "care-team"})
@@ -523,7 +526,7 @@ def list_clinicians(request, patient_id: int):
     response={201: ClinicianOut, **WRITE_ERRORS},
     summary="Add another clinician",
 )
-def create_clinician(request, patient_id: int, body: ClinicianIn):
+def create_clinician(request, patient_id: bounds.Id, body: ClinicianIn):
     clinic = api_require(request, "care_team.manage", writes=True)
     patient = patient_selectors.get_patient(clinic, patient_id)
     data = {"active": True, **_form_data(body)}
@@ -536,7 +539,7 @@ def create_clinician(request, patient_id: int, body: ClinicianIn):
     response={200: ClinicianOut, **WRITE_ERRORS},
     summary="Change a clinician or the sharing consent",
 )
-def update_clinician(request, clinician_id: int, body: ClinicianIn):
+def update_clinician(request, clinician_id: bounds.Id, body: ClinicianIn):
     clinic = api_require(request, "care_team.manage", writes=True)
     c = selectors.get_object(OutsideClinician, clinic, clinician_id)
     data = _form_data(body, c, CLINICIAN_FIELDS)
@@ -567,7 +570,7 @@ class LetterOut(Schema):
 
 
 class LetterIn(Schema):
-    plan_id: int | None = None
+    plan_id: bounds.Id | None = None
 
 
 class LetterUpdateIn(Schema):
@@ -604,7 +607,7 @@ def _letter(request, clinic, letter_id):
     response={200: list[LetterOut], **ERRORS},
     summary="Progress letters",
 )
-def list_letters(request, patient_id: int):
+def list_letters(request, patient_id: bounds.Id):
     clinic = api_require(request, "chart.view")
     patient = _chart_patient(request, clinic, patient_id)
     audit.record_read(request, patient=patient, detail={"tab": "letters"})
@@ -620,7 +623,7 @@ def list_letters(request, patient_id: int):
 
 
 @router.get("/letters/{letter_id}", response={200: LetterOut, **ERRORS}, summary="One letter")
-def get_letter(request, letter_id: int):
+def get_letter(request, letter_id: bounds.Id):
     clinic = api_require(request, "chart.view")
     letter = _letter(request, clinic, letter_id)
     audit.record_read(request, patient=letter.patient, obj=letter)
@@ -632,7 +635,7 @@ def get_letter(request, letter_id: int):
     response={201: LetterOut, **WRITE_ERRORS},
     summary="Generate a draft progress letter to this clinician",
 )
-def create_letter(request, clinician_id: int, body: LetterIn):
+def create_letter(request, clinician_id: bounds.Id, body: LetterIn):
     clinic = api_require(request, "letters.sign", writes=True)
     r = selectors.get_object(OutsideClinician, clinic, clinician_id)
     patient = _chart_patient(request, clinic, r.patient_id)
@@ -645,7 +648,7 @@ def create_letter(request, clinician_id: int, body: LetterIn):
 @router.patch(
     "/letters/{letter_id}", response={200: LetterOut, **WRITE_ERRORS}, summary="Edit a draft letter"
 )
-def update_letter(request, letter_id: int, body: LetterUpdateIn):
+def update_letter(request, letter_id: bounds.Id, body: LetterUpdateIn):
     clinic = api_require(request, "letters.sign", writes=True)
     letter = services.update_letter(
         letter=_letter(request, clinic, letter_id),
@@ -660,7 +663,7 @@ def update_letter(request, letter_id: int, body: LetterUpdateIn):
 @router.post(
     "/letters/{letter_id}/sign", response={200: LetterOut, **WRITE_ERRORS}, summary="Sign a letter"
 )
-def sign_letter(request, letter_id: int):
+def sign_letter(request, letter_id: bounds.Id):
     clinic = api_require(request, "letters.sign", writes=True)
     return _letter_out(
         services.sign_letter(letter=_letter(request, clinic, letter_id), actor=request.user)
@@ -670,7 +673,7 @@ def sign_letter(request, letter_id: int):
 @router.post(
     "/letters/{letter_id}/send", response={200: LetterOut, **WRITE_ERRORS}, summary="Send a letter"
 )
-def send_letter(request, letter_id: int):
+def send_letter(request, letter_id: bounds.Id):
     """Emails the signed PDF; refused (422, field ``consent``) without the patient's valid
     consent to share with the recipient."""
     clinic = api_require(request, "letters.sign", writes=True)

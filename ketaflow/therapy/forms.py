@@ -4,6 +4,7 @@ from django import forms
 
 from ketaflow.clinical import instruments
 from ketaflow.therapy.models import Goal, OutsideClinician, Practice, TherapySettings
+from ketaflow.web import bounds
 
 
 def scored_instruments():
@@ -14,13 +15,13 @@ def scored_instruments():
     ]
 
 
-class SettingsForm(forms.ModelForm):
+class SettingsForm(bounds.BoundedModelForm):
     class Meta:
         model = TherapySettings
         fields = ["progress_note_format", "practice_link_days"]
 
 
-class GoalForm(forms.ModelForm):
+class GoalForm(bounds.BoundedModelForm):
     instrument = forms.ChoiceField(label="Measure that shows progress", required=False, choices=())
 
     class Meta:
@@ -76,14 +77,14 @@ class GoalForm(forms.ModelForm):
         return data
 
 
-class PracticeForm(forms.ModelForm):
+class PracticeForm(bounds.BoundedModelForm):
     class Meta:
         model = Practice
         fields = ["kind", "title", "detail", "days_per_week", "active"]
         labels = {"days_per_week": "Aim: days per week"}
 
 
-class ClinicianForm(forms.ModelForm):
+class ClinicianForm(bounds.BoundedModelForm):
     class Meta:
         model = OutsideClinician
         fields = [

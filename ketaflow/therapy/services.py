@@ -4,6 +4,7 @@ checked again, field errors named, and exactly one audit event."""
 import datetime
 import hashlib
 import logging
+import smtplib
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import EmailMessage
@@ -840,7 +841,6 @@ def send_letter(*, letter, actor) -> LetterSend:
         to=[r.email],
     )
     message.attach(f"progress-letter-{letter.pk}.pdf", bytes(letter.pdf), "application/pdf")
-    message.send()
     send = LetterSend.objects.create(
         clinic=letter.clinic, letter=letter, to_email=r.email, sent_by=actor, sent_at=now()
     )
@@ -852,6 +852,22 @@ def send_letter(*, letter, actor) -> LetterSend:
         obj=letter,
         detail={"sent_to_clinician": r.pk, "pdf_sha256": letter.pdf_sha256},
     )
+    # Sent last, so that nothing after it can fail and leave an email without its record. If
+    # the mail server refuses or cannot be reached, the transaction rolls back: the letter
+    # stays signed, nothing is recorded as sent, and the user is told (a field error, 422 on
+    # the API) rather than shown a server error.
+    try:
+        message.send()
+    except (smtplib.SMTPException, OSError) as exc:
+        raise ValidationError(
+            {
+                "email": [
+                    "The letter is signed but was not sent: the mail server could not be "
+                    f"reached ({type(exc).__name__}). Nothing was recorded as sent; try again "
+                    "later."
+                ]
+            }
+        ) from None
     return send
 
 

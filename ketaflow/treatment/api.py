@@ -18,6 +18,7 @@ from ketaflow.clinical import vitals as rules
 from ketaflow.patients.scope import ChartScope
 from ketaflow.treatment import rems, selectors, services
 from ketaflow.treatment.models import TreatmentSession
+from ketaflow.web import bounds
 
 router = Router(tags=["treatment"])
 
@@ -163,7 +164,7 @@ class SessionPage(Schema):
 
 
 class OpenIn(Schema):
-    appointment_id: int
+    appointment_id: bounds.Id
 
 
 class PreAssessmentIn(Schema):
@@ -291,7 +292,7 @@ def _detail(s) -> dict:
 
 
 @router.get("/sessions", response={200: SessionPage, **ERRORS}, summary="Sessions (active first)")
-def list_sessions(request, state: str | None = None, limit: int = 50, offset: int = 0):
+def list_sessions(request, state: str | None = None, limit: int = 50, offset: bounds.Offset = 0):
     """Only sessions of patients whose chart you may open (your locations, your patients,
     emergency grants); the read is audited with the patients listed."""
     clinic = api_require(request, "chart.view")
@@ -329,7 +330,7 @@ def open_session(request, body: OpenIn):
     response={200: SessionDetailOut, **ERRORS},
     summary="One session with vitals and alerts",
 )
-def get_session(request, session_id: int):
+def get_session(request, session_id: bounds.Id):
     clinic = api_require(request, "chart.view")
     s = _session(request, clinic, session_id)
     audit.record_read(request, patient=s.patient, obj=s)
@@ -341,7 +342,7 @@ def get_session(request, session_id: int):
     response={200: SessionOut, **WRITE_ERRORS},
     summary="Save the pre-assessment checklist",
 )
-def pre_assessment(request, session_id: int, body: PreAssessmentIn):
+def pre_assessment(request, session_id: bounds.Id, body: PreAssessmentIn):
     clinic = api_require(request, "vitals.chart", writes=True)
     s = _session(request, clinic, session_id)
     data = body.dict()
@@ -354,7 +355,7 @@ def pre_assessment(request, session_id: int, body: PreAssessmentIn):
     response={200: SessionOut, **WRITE_ERRORS},
     summary="Prescriber: proceed despite the pre-dose block",
 )
-def proceed(request, session_id: int, body: ReasonIn):
+def proceed(request, session_id: bounds.Id, body: ReasonIn):
     clinic = api_require(request, "treatment.prescriber_decision", writes=True)
     s = _session(request, clinic, session_id)
     return _signed_guard(services.decide_proceed, session=s, actor=request.user, reason=body.reason)
@@ -365,7 +366,7 @@ def proceed(request, session_id: int, body: ReasonIn):
     response={200: SessionOut, **WRITE_ERRORS},
     summary="Cancel a session before dosing",
 )
-def cancel(request, session_id: int, body: ReasonIn):
+def cancel(request, session_id: bounds.Id, body: ReasonIn):
     clinic = api_require(request, "vitals.chart", writes=True)
     s = _session(request, clinic, session_id)
     return _signed_guard(services.cancel_session, session=s, actor=request.user, reason=body.reason)
@@ -376,7 +377,7 @@ def cancel(request, session_id: int, body: ReasonIn):
     response={200: SessionOut, **WRITE_ERRORS},
     summary="Stop a session early",
 )
-def stop(request, session_id: int, body: ReasonIn):
+def stop(request, session_id: bounds.Id, body: ReasonIn):
     clinic = api_require(request, "vitals.chart", writes=True)
     s = _session(request, clinic, session_id)
     return _signed_guard(services.stop_early, session=s, actor=request.user, reason=body.reason)
@@ -390,7 +391,7 @@ def stop(request, session_id: int, body: ReasonIn):
     response={201: DoseEventOut, **WRITE_ERRORS},
     summary="Start dosing (drug, lot, expiry)",
 )
-def start_dosing(request, session_id: int, body: AdministrationIn):
+def start_dosing(request, session_id: bounds.Id, body: AdministrationIn):
     clinic = api_require(request, "vitals.chart", writes=True)
     s = _session(request, clinic, session_id)
     _signed_guard(services.start_dosing, session=s, actor=request.user, data=body.dict())
@@ -402,7 +403,7 @@ def start_dosing(request, session_id: int, body: AdministrationIn):
     response={201: DoseEventOut, **WRITE_ERRORS},
     summary="Rate change, pause, resume, end, or next device",
 )
-def dose_event(request, session_id: int, body: DoseEventIn):
+def dose_event(request, session_id: bounds.Id, body: DoseEventIn):
     clinic = api_require(request, "vitals.chart", writes=True)
     s = _session(request, clinic, session_id)
     ev = _signed_guard(
@@ -425,7 +426,7 @@ def dose_event(request, session_id: int, body: DoseEventIn):
     response={201: VitalOut, **WRITE_ERRORS},
     summary="Record one vital-signs reading",
 )
-def record_vitals(request, session_id: int, body: VitalIn):
+def record_vitals(request, session_id: bounds.Id, body: VitalIn):
     clinic = api_require(request, "vitals.chart", writes=True)
     s = _session(request, clinic, session_id)
     v = _signed_guard(
@@ -439,7 +440,7 @@ def record_vitals(request, session_id: int, body: VitalIn):
     response={201: list[VitalOut], **WRITE_ERRORS},
     summary="Record several readings at once",
 )
-def record_vitals_batch(request, session_id: int, body: BatchIn):
+def record_vitals_batch(request, session_id: bounds.Id, body: BatchIn):
     clinic = api_require(request, "vitals.chart", writes=True)
     s = _session(request, clinic, session_id)
     readings = [{**r.values(), "at": r.at} for r in body.readings]
@@ -454,7 +455,7 @@ def record_vitals_batch(request, session_id: int, body: BatchIn):
     response={200: list[VitalOut], **ERRORS},
     summary="The session's readings",
 )
-def list_vitals(request, session_id: int):
+def list_vitals(request, session_id: bounds.Id):
     clinic = api_require(request, "chart.view")
     s = _session(request, clinic, session_id)
     audit.record_read(request, patient=s.patient, obj=s, detail={"vitals": True})
@@ -469,7 +470,7 @@ def list_vitals(request, session_id: int):
     response={201: EventOut, **WRITE_ERRORS},
     summary="Record a side effect or adverse event",
 )
-def record_event(request, session_id: int, body: EventIn):
+def record_event(request, session_id: bounds.Id, body: EventIn):
     clinic = api_require(request, "vitals.chart", writes=True)
     s = _session(request, clinic, session_id)
     return Status(
@@ -499,7 +500,7 @@ def list_alerts(request):
     response={200: AlertOut, **WRITE_ERRORS},
     summary="Acknowledge an alert with the action taken (409 if already acknowledged)",
 )
-def acknowledge_alert(request, alert_id: int, body: AckIn):
+def acknowledge_alert(request, alert_id: bounds.Id, body: AckIn):
     clinic = api_require(request, "alerts.respond", writes=True)
     selectors.get_alert(clinic, alert_id)
     return _signed_guard(
@@ -520,7 +521,7 @@ def acknowledge_alert(request, alert_id: int, body: AckIn):
     response={200: RecoveryOut, **WRITE_ERRORS},
     summary="Record recovery checks; returns unmet discharge criteria",
 )
-def recovery(request, session_id: int, body: RecoveryIn):
+def recovery(request, session_id: bounds.Id, body: RecoveryIn):
     clinic = api_require(request, "vitals.chart", writes=True)
     s = _session(request, clinic, session_id)
     unmet = _signed_guard(
@@ -540,7 +541,7 @@ def recovery(request, session_id: int, body: RecoveryIn):
     response={200: SessionOut, **WRITE_ERRORS},
     summary="Prescriber: override discharge criteria",
 )
-def override(request, session_id: int, body: ReasonIn):
+def override(request, session_id: bounds.Id, body: ReasonIn):
     clinic = api_require(request, "treatment.prescriber_decision", writes=True)
     s = _session(request, clinic, session_id)
     return _signed_guard(
@@ -553,7 +554,7 @@ def override(request, session_id: int, body: ReasonIn):
     response={200: SessionOut, **WRITE_ERRORS},
     summary="Discharge (criteria met or overridden)",
 )
-def discharge(request, session_id: int, body: DischargeIn):
+def discharge(request, session_id: bounds.Id, body: DischargeIn):
     clinic = api_require(request, "vitals.chart", writes=True)
     s = _session(request, clinic, session_id)
     return _signed_guard(
@@ -594,7 +595,7 @@ def _note(note) -> dict:
     response={200: NoteOut, **ERRORS},
     summary="The session note and its addenda",
 )
-def get_note(request, session_id: int):
+def get_note(request, session_id: bounds.Id):
     clinic = api_require(request, "chart.view")
     s = _session(request, clinic, session_id)
     note = selectors.one(s, "note")
@@ -609,7 +610,7 @@ def get_note(request, session_id: int):
     response={200: NoteOut, **WRITE_ERRORS},
     summary="Save the note's free text (409 once signed)",
 )
-def save_note(request, session_id: int, body: NoteIn):
+def save_note(request, session_id: bounds.Id, body: NoteIn):
     clinic = api_require(request, "notes.sign", writes=True)
     s = _session(request, clinic, session_id)
     return _note(
@@ -622,7 +623,7 @@ def save_note(request, session_id: int, body: NoteIn):
     response={200: NoteOut, **WRITE_ERRORS},
     summary="Sign the note (the session becomes read-only)",
 )
-def sign_note(request, session_id: int, body: NoteIn):
+def sign_note(request, session_id: bounds.Id, body: NoteIn):
     clinic = api_require(request, "notes.sign", writes=True)
     s = _session(request, clinic, session_id)
     return _note(
@@ -637,7 +638,7 @@ def sign_note(request, session_id: int, body: NoteIn):
     response={200: NoteOut, **WRITE_ERRORS},
     summary="Co-sign the note (prescriber)",
 )
-def cosign_note(request, session_id: int):
+def cosign_note(request, session_id: bounds.Id):
     clinic = api_require(request, "notes.cosign", writes=True)
     s = _session(request, clinic, session_id)
     return _note(_signed_guard(services.cosign_note, session=s, actor=request.user))
@@ -648,7 +649,7 @@ def cosign_note(request, session_id: int):
     response={201: NoteOut, **WRITE_ERRORS},
     summary="Add a signed addendum to a signed note",
 )
-def add_addendum(request, session_id: int, body: AddendumIn):
+def add_addendum(request, session_id: bounds.Id, body: AddendumIn):
     clinic = api_require(request, "notes.sign", writes=True)
     s = _session(request, clinic, session_id)
     a = _signed_guard(services.add_addendum, session=s, actor=request.user, text=body.text)
@@ -689,7 +690,7 @@ def list_rems(request):
     response={200: RemsOut, **WRITE_ERRORS},
     summary="Fill REMS form fields",
 )
-def save_rems(request, session_id: int, body: RemsIn):
+def save_rems(request, session_id: bounds.Id, body: RemsIn):
     clinic = api_require(request, "rems.sign", writes=True)
     s = _session(request, clinic, session_id)
     return _rems(_signed_guard(services.save_rems, session=s, actor=request.user, data=body.data))
@@ -700,7 +701,7 @@ def save_rems(request, session_id: int, body: RemsIn):
     response={200: RemsOut, **WRITE_ERRORS},
     summary="Sign the REMS form (422 while a required field is missing)",
 )
-def sign_rems(request, session_id: int):
+def sign_rems(request, session_id: bounds.Id):
     clinic = api_require(request, "rems.sign", writes=True)
     s = _session(request, clinic, session_id)
     return _rems(_signed_guard(services.sign_rems, session=s, actor=request.user))

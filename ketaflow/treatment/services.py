@@ -166,10 +166,34 @@ def _reason(text, field="reason", minimum=5) -> str:
     return text[:4000]
 
 
-def _when(value, field="at") -> datetime.datetime:
-    value = value or now()
-    if value > now() + datetime.timedelta(minutes=2):
-        raise ValidationError({field: ["The time cannot be in the future."]})
+def _when(value, field="at", session=None) -> datetime.datetime:
+    """A charted time: now when not given; never in the future (beyond the clock skew) and,
+    for a session, not earlier than a day before its check-in (bounds.VISIT_LOOKBACK: readings
+    taken in the waiting room may be entered after check-in, a visit lasts hours) nor before
+    2000-01-01. A year-1 time stored here would break the session page for good."""
+    from django.utils import timezone
+
+    from ketaflow.web import bounds
+
+    if value in (None, ""):
+        return now()
+    if isinstance(value, str):
+        try:
+            value = datetime.datetime.fromisoformat(value)
+        except ValueError:
+            raise ValidationError({field: ["Enter a date and time."]}) from None
+    if not isinstance(value, datetime.datetime):
+        raise ValidationError({field: ["Enter a date and time."]})
+    if timezone.is_naive(value):
+        tz = session.clinic.tz if session is not None else datetime.UTC
+        value = value.replace(tzinfo=tz)
+    floor = bounds.clinical_floor()
+    if session is not None and session.opened_at is not None:
+        floor = max(floor, session.opened_at - bounds.VISIT_LOOKBACK)
+    try:
+        bounds.check_past_datetime(value, not_before=floor, what="The time")
+    except ValueError as exc:
+        raise ValidationError({field: [f"{exc}."]}) from None
     return value
 
 
@@ -294,9 +318,9 @@ def save_pre_assessment(*, session, actor, data: dict) -> TreatmentSession:
             errors[key] = [f"{CHECKLIST[key]}: enter a number."]
             continue
         try:
-            value = Decimal(raw)
-        except InvalidOperation:
-            errors[key] = [f"{CHECKLIST[key]}: enter a number."]
+            value = _decimal(raw, key, f"{CHECKLIST[key]}: enter a number")
+        except ValidationError as exc:
+            errors.update(exc.message_dict)
             continue
         if value < 0 or value > 10000:
             errors[key] = [f"{CHECKLIST[key]}: enter a value from 0."]
@@ -315,9 +339,9 @@ def save_pre_assessment(*, session, actor, data: dict) -> TreatmentSession:
     weight = None
     if s.route != dosing.ESKETAMINE:
         try:
-            weight = Decimal(weight_raw)
-        except InvalidOperation:
-            errors["weight_kg"] = ["Enter today's weight in kg (25-350)."]
+            weight = _decimal(weight_raw, "weight_kg", "Enter today's weight in kg (25-350)")
+        except ValidationError as exc:
+            errors.update(exc.message_dict)
     if errors:
         raise ValidationError(errors)
     calc = todays_dose(s, weight)
@@ -380,13 +404,23 @@ def baseline_of(vitals: list[VitalSign]) -> VitalSign | None:
     return flagged[-1] if flagged else None
 
 
+def _decimal(raw, field: str, message: str) -> Decimal:
+    """A finite decimal within the shared digit bounds (bounds.check_decimal), or a field error
+    naming the rule: NaN, infinities and ``1E+999999999`` never reach a comparison or a column."""
+    from ketaflow.web import bounds
+
+    try:
+        return bounds.check_decimal(Decimal(str(raw).strip()), what=field)
+    except InvalidOperation:
+        raise ValidationError({field: [message]}) from None
+    except ValueError as exc:
+        raise ValidationError({field: [f"{message} ({exc})."]}) from None
+
+
 def _int(value, field):
     if value in (None, ""):
         return None
-    try:
-        return int(Decimal(str(value)))
-    except (InvalidOperation, ValueError):
-        raise ValidationError({field: ["Enter a whole number."]}) from None
+    return int(_decimal(value, field, "Enter a whole number"))
 
 
 def _clean_vitals(values: dict) -> dict:
@@ -395,10 +429,8 @@ def _clean_vitals(values: dict) -> dict:
     if t in (None, ""):
         out["temperature"] = None
     else:
-        try:
-            out["temperature"] = Decimal(str(t)).quantize(Decimal("0.1"))
-        except InvalidOperation:
-            raise ValidationError({"temperature": ["Enter a temperature like 36.8."]}) from None
+        t = _decimal(t, "temperature", "Enter a temperature like 36.8")
+        out["temperature"] = t.quantize(Decimal("0.1"))
     errors = rules.plausibility_errors(out)
     if errors:
         raise ValidationError({k: [v] for k, v in errors.items()})
@@ -406,7 +438,7 @@ def _clean_vitals(values: dict) -> dict:
 
 
 def _store_reading(s, actor, values, at, cfg, vitals, open_rules) -> tuple[VitalSign, list]:
-    at = _when(at)
+    at = _when(at, session=s)
     clean = _clean_vitals(values)
     is_baseline = s.dose_started_at is None and clean["systolic"] is not None
     entry = VitalSign.objects.create(
@@ -726,7 +758,7 @@ def start_dosing(*, session, actor, data: dict) -> AdministrationRecord:
         errors["expiry"] = ["This lot has expired: do not use it."]
     if errors:
         raise ValidationError(errors)
-    at = _when(data.get("at"))
+    at = _when(data.get("at"), session=s)
     calc = s.calculation
     record = AdministrationRecord.objects.create(
         clinic=s.clinic,
@@ -779,7 +811,7 @@ def record_dose_event(*, session, actor, kind: str, at=None, rate_mg_per_min=Non
     s = _writable(session)
     if s.state != S.DOSING:
         raise ValidationError({"state": ["Dose events are recorded while dosing."]})
-    at = _when(at)
+    at = _when(at, session=s)
     events = list(DoseEvent.objects.filter(session=s))
     last = events[-1] if events else None
     if last and at < last.at:
@@ -818,12 +850,9 @@ def record_dose_event(*, session, actor, kind: str, at=None, rate_mg_per_min=Non
         if kind in (K.RATE, K.PAUSE):
             reason = _reason(reason)
         if kind in (K.RATE, K.RESUME):
-            try:
-                rate = Decimal(str(rate_mg_per_min))
-            except (InvalidOperation, TypeError):
-                raise ValidationError(
-                    {"rate_mg_per_min": ["Enter the new rate in mg/min."]}
-                ) from None
+            if rate_mg_per_min in (None, ""):
+                raise ValidationError({"rate_mg_per_min": ["Enter the new rate in mg/min."]})
+            rate = _decimal(rate_mg_per_min, "rate_mg_per_min", "Enter the new rate in mg/min")
             if rate <= 0 or rate > 50:
                 raise ValidationError({"rate_mg_per_min": ["Enter a rate above 0 mg/min."]})
         ev = DoseEvent.objects.create(
@@ -918,7 +947,7 @@ def record_event(*, session, actor, data: dict) -> SessionEvent:
         intervention=str(data.get("intervention") or "").strip()[:2000],
         serious=str(data.get("serious", "")).lower() in ("1", "true", "on", "yes"),
         outcome=outcome,
-        at=_when(data.get("at")),
+        at=_when(data.get("at"), session=s),
         recorded_by=actor,
     )
     audit.record(
@@ -976,7 +1005,7 @@ def assess_recovery(
     s.walks_steadily = bool(walks_steadily)
     s.responsible_adult = bool(responsible_adult)
     if ready_without_rule_at is not None:
-        s.ready_without_rule_at = ready_without_rule_at
+        s.ready_without_rule_at = _when(ready_without_rule_at, "ready_without_rule_at", session=s)
     if s.state == S.MONITORING:
         _move(s, S.RECOVERY, actor)
     unmet = unmet_criteria(s)
@@ -1337,9 +1366,14 @@ def update_settings(*, clinic, actor, data: dict) -> TreatmentSettings:
     for name in TreatmentSettings.FIELDS:
         raw = data.get(name, getattr(row, name))
         try:
-            values[name] = int(str(raw).strip())
+            # The column's own validators bound the value (a positive integer column holds at
+            # most 2,147,483,647; a 20-digit number would overflow the database).
+            field = TreatmentSettings._meta.get_field(name)
+            values[name] = field.clean(int(str(raw).strip()), row)
         except (TypeError, ValueError):
             errors[name] = ["Enter a whole number."]
+        except ValidationError as exc:
+            errors[name] = exc.messages
     if not errors:
         try:
             rules.VitalsSettings(**values)

@@ -346,7 +346,7 @@ trial_strategy = st.builds(
 @settings(max_examples=300, deadline=None)
 @given(
     route=st.sampled_from(ROUTES),
-    age=st.integers(0, 120),
+    age=st.integers(1, 120),
     trials=st.lists(trial_strategy, max_size=4),
     conditions=st.sets(st.sampled_from(sorted(EXPECTED_CONDITION_SEVERITY))),
     meds=st.sets(st.sampled_from(MEDICATION_CLASSES)),
@@ -449,8 +449,8 @@ def test_parse_missing_trial_field_is_named():
 
 
 def test_parse_accepts_edges():
-    case = el.parse_case(case_dict(age=0, blood_pressure={"systolic": 300, "diastolic": 200}))
-    assert case.age == 0
+    case = el.parse_case(case_dict(age=1, blood_pressure={"systolic": 300, "diastolic": 200}))
+    assert case.age == 1
     assert el.parse_case(case_dict(age=120, blood_pressure=None)).blood_pressure is None
 
 
@@ -519,3 +519,16 @@ def test_cli_usage_errors(argv, capsys):
 def test_cli_help_exits_zero(capsys):
     assert el.main(["--help"]) == 0
     assert "check" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("age", [0, -1, 121, 10**20])
+def test_implausible_ages_are_refused_naming_the_field(age):
+    with pytest.raises(el.CaseError) as exc:
+        el.parse_case(case_dict(age=age))
+    assert exc.value.field == "age" and "between 1 and 120" in exc.value.message
+
+
+def test_a_child_is_still_a_review_reason_not_a_refusal():
+    result = el.evaluate(el.parse_case(case_dict(age=12)))
+    assert result.decision == "review"
+    assert "age_under_adult" in [r.code for r in result.reasons]

@@ -228,3 +228,34 @@ def test_front_desk_sees_other_clinicians_on_the_overview(staff, patient, client
     assert "Dr. Rhea Referrer-Synth" in page and "consent to share valid" in page
     owner = client_for(staff["owner"]).get(f"/patients/{patient.pk}/").content.decode()
     assert "Dr. Rhea Referrer-Synth" not in owner  # owner has no care_team.manage
+
+
+def test_mail_server_down_leaves_the_letter_signed_not_sent_and_says_so(
+    clinic, staff, patient, kap, mailoutbox, monkeypatch, client_for
+):
+    """Issue 16: sending while SMTP was down answered 500. Now: a field error, nothing
+    recorded as sent, the letter still signed, the page and API say so."""
+    from django.core.mail import EmailMessage
+
+    from ketaflow.therapy.models import LetterSend
+
+    def refuse(self, fail_silently=False):
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    monkeypatch.setattr(EmailMessage, "send", refuse)
+    r = _clinician(patient, staff)
+    letter = services.create_letter(patient=patient, actor=staff["therapist"], recipient=r)
+    services.update_letter(letter=letter, actor=staff["therapist"], plan_text="Continue.")
+    letter = services.sign_letter(letter=letter, actor=staff["therapist"])
+    with pytest.raises(ValidationError) as exc:
+        services.send_letter(letter=letter, actor=staff["therapist"])
+    assert "signed but was not sent" in exc.value.message_dict["email"][0]
+    letter.refresh_from_db()
+    assert letter.is_signed and not LetterSend.objects.filter(letter=letter).exists()
+    assert not AuditEvent.objects.filter(action="export", object_id=str(letter.pk)).exists()
+    api = client_for(staff["therapist"]).post(
+        f"/api/v1/therapy/letters/{letter.pk}/send", content_type="application/json"
+    )
+    assert api.status_code == 422 and api.json()["errors"][0]["field"] == "email"
+    page = client_for(staff["therapist"]).post(f"/therapy/letters/{letter.pk}/send/", follow=True)
+    assert page.status_code == 200 and "signed but was not sent" in page.content.decode()
