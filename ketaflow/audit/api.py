@@ -1,7 +1,7 @@
 import datetime
 
+from django.core.exceptions import ValidationError
 from ninja import Router, Schema
-from ninja.errors import HttpError
 
 from ketaflow.api import ERRORS, api_require
 from ketaflow.audit import selectors
@@ -9,7 +9,7 @@ from ketaflow.audit import selectors
 router = Router(tags=["audit"])
 
 
-class EventOut(Schema):
+class AuditEventOut(Schema):
     id: int
     seq: int
     at: datetime.datetime
@@ -27,12 +27,12 @@ class EventOut(Schema):
 
 
 class EventPage(Schema):
-    items: list[EventOut]
+    items: list[AuditEventOut]
     page: int
     has_more: bool
 
 
-@router.get("/events", response={200: EventPage, 400: dict, **ERRORS}, summary="Audit report")
+@router.get("/events", response={200: EventPage, **ERRORS}, summary="Audit report")
 def events(
     request,
     date_from: str = "",
@@ -60,6 +60,6 @@ def events(
     try:
         flt = selectors.parse_filter(params)
     except selectors.FilterError as exc:
-        raise HttpError(400, str(exc)) from exc
+        raise ValidationError({exc.field: [exc.message]}) from exc
     rows, has_more = selectors.page(selectors.report(clinic, flt), page)
     return {"items": rows, "page": max(1, page), "has_more": has_more}

@@ -177,7 +177,7 @@ def score(request, body: ScoreIn):
     return _score_out(services.score_answers(body.instrument, body.answers, clinic))
 
 
-class AdministrationIn(Schema):
+class MeasureAdministrationIn(Schema):
     patient_id: int
     instrument: str
     answers: dict[str, int | str | bool | None]
@@ -217,7 +217,7 @@ class AdministrationPage(Schema):
     response={201: AdministrationOut, **WRITE_ERRORS},
     summary="Record a questionnaire for a patient",
 )
-def create_administration(request, body: AdministrationIn):
+def create_administration(request, body: MeasureAdministrationIn):
     clinic = api_require(request, "measures.record", writes=True)
     if body.instrument not in instruments.codes():
         raise ValidationError(
@@ -294,7 +294,7 @@ def administration_fhir(request, administration_id: int):
     return out
 
 
-class AlertOut(Schema):
+class SafetyAlertOut(Schema):
     id: int
     patient_id: int
     administration_id: int
@@ -312,7 +312,9 @@ class AcknowledgeIn(Schema):
 
 
 @router.get(
-    "/alerts", response={200: list[AlertOut], **ERRORS}, summary="Unacknowledged safety alerts"
+    "/alerts",
+    response={200: list[SafetyAlertOut], **ERRORS},
+    summary="Unacknowledged safety alerts",
 )
 def list_alerts(request):
     clinic = api_require(request, "chart.view")
@@ -321,7 +323,7 @@ def list_alerts(request):
 
 @router.post(
     "/alerts/{alert_id}/acknowledge",
-    response={200: AlertOut, **WRITE_ERRORS},
+    response={200: SafetyAlertOut, **WRITE_ERRORS},
     summary="Acknowledge a safety alert (409 if already acknowledged)",
 )
 def acknowledge_alert(request, alert_id: int, body: AcknowledgeIn):

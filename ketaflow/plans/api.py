@@ -92,7 +92,7 @@ class PlanCreateIn(PlanIn):
     patient_id: int
 
 
-class StatusIn(Schema):
+class PlanStatusIn(Schema):
     status: str
     reason: str = ""
 
@@ -212,7 +212,7 @@ def revise_plan(request, plan_id: int, body: PlanIn):
 @router.post(
     "/plans/{plan_id}/status", response={200: PlanOut, **WRITE_ERRORS}, summary="Change status"
 )
-def change_status(request, plan_id: int, body: StatusIn):
+def change_status(request, plan_id: int, body: PlanStatusIn):
     clinic = api_require(request, "plans.edit", writes=True)
     plan = _plan_for(request, clinic, plan_id)
     services.change_status(plan=plan, actor=request.user, status=body.status, reason=body.reason)

@@ -71,7 +71,7 @@ class RescheduleIn(Schema):
     chair_id: int | None = None
 
 
-class ReasonIn(Schema):
+class AppointmentReasonIn(Schema):
     reason: str
 
 
@@ -215,7 +215,7 @@ def reschedule_appointment(request, appointment_id: int, body: RescheduleIn):
     response={200: AppointmentOut, **WRITE_ERRORS},
     summary="Cancel a visit",
 )
-def cancel_appointment(request, appointment_id: int, body: ReasonIn):
+def cancel_appointment(request, appointment_id: int, body: AppointmentReasonIn):
     clinic = api_require(request, "schedule.book", writes=True)
     a = selectors.get_appointment(clinic, appointment_id)
     services.cancel(appointment=a, actor=request.user, reason=body.reason)
@@ -227,7 +227,7 @@ def cancel_appointment(request, appointment_id: int, body: ReasonIn):
     response={200: AppointmentOut, **WRITE_ERRORS},
     summary="Record a no-show",
 )
-def no_show_appointment(request, appointment_id: int, body: ReasonIn):
+def no_show_appointment(request, appointment_id: int, body: AppointmentReasonIn):
     clinic = api_require(request, "schedule.book", writes=True)
     a = selectors.get_appointment(clinic, appointment_id)
     services.no_show(appointment=a, actor=request.user, reason=body.reason)

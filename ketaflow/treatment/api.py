@@ -107,7 +107,7 @@ class BatchIn(Schema):
     readings: list[VitalIn]
 
 
-class AlertOut(Schema):
+class SessionAlertOut(Schema):
     id: int
     session_id: int
     patient_id: int
@@ -151,7 +151,7 @@ class SessionDetailOut(SessionOut):
     discharge_unmet: list[str]
     next_reading_due: datetime.datetime | None
     vitals: list[VitalOut]
-    alerts: list[AlertOut]
+    alerts: list[SessionAlertOut]
 
 
 class SessionPage(Schema):
@@ -179,7 +179,7 @@ class ReasonIn(Schema):
     reason: str
 
 
-class AdministrationIn(Schema):
+class DrugAdministrationIn(Schema):
     product: str
     concentration: str
     lot_number: str
@@ -213,7 +213,7 @@ class EventIn(Schema):
     at: datetime.datetime | None = None
 
 
-class EventOut(Schema):
+class SessionEventOut(Schema):
     id: int
     kind: str
     effect: str
@@ -239,11 +239,11 @@ class DischargeIn(Schema):
     email_instructions: bool = False
 
 
-class NoteIn(Schema):
+class SessionNoteIn(Schema):
     free_text: str = ""
 
 
-class NoteOut(Schema):
+class SessionNoteOut(Schema):
     id: int
     session_id: int
     generated: str
@@ -380,7 +380,7 @@ def stop(request, session_id: int, body: ReasonIn):
     response={201: DoseEventOut, **WRITE_ERRORS},
     summary="Start dosing (drug, lot, expiry)",
 )
-def start_dosing(request, session_id: int, body: AdministrationIn):
+def start_dosing(request, session_id: int, body: DrugAdministrationIn):
     clinic = api_require(request, "vitals.chart", writes=True)
     s = _session(request, clinic, session_id)
     _signed_guard(services.start_dosing, session=s, actor=request.user, data=body.dict())
@@ -456,7 +456,7 @@ def list_vitals(request, session_id: int):
 
 @router.post(
     "/sessions/{session_id}/events",
-    response={201: EventOut, **WRITE_ERRORS},
+    response={201: SessionEventOut, **WRITE_ERRORS},
     summary="Record a side effect or adverse event",
 )
 def record_event(request, session_id: int, body: EventIn):
@@ -470,7 +470,9 @@ def record_event(request, session_id: int, body: EventIn):
 # ---------------------------------------------------------------------------- alerts
 
 
-@router.get("/alerts", response={200: list[AlertOut], **ERRORS}, summary="Open treatment alerts")
+@router.get(
+    "/alerts", response={200: list[SessionAlertOut], **ERRORS}, summary="Open treatment alerts"
+)
 def list_alerts(request):
     clinic = api_require(request, "chart.view")
     return list(selectors.open_alerts(clinic, limit=200))
@@ -478,7 +480,7 @@ def list_alerts(request):
 
 @router.post(
     "/alerts/{alert_id}/acknowledge",
-    response={200: AlertOut, **WRITE_ERRORS},
+    response={200: SessionAlertOut, **WRITE_ERRORS},
     summary="Acknowledge an alert with the action taken (409 if already acknowledged)",
 )
 def acknowledge_alert(request, alert_id: int, body: AckIn):
@@ -573,7 +575,7 @@ def _note(note) -> dict:
 
 @router.get(
     "/sessions/{session_id}/note",
-    response={200: NoteOut, **ERRORS},
+    response={200: SessionNoteOut, **ERRORS},
     summary="The session note and its addenda",
 )
 def get_note(request, session_id: int):
@@ -588,10 +590,10 @@ def get_note(request, session_id: int):
 
 @router.put(
     "/sessions/{session_id}/note",
-    response={200: NoteOut, **WRITE_ERRORS},
+    response={200: SessionNoteOut, **WRITE_ERRORS},
     summary="Save the note's free text (409 once signed)",
 )
-def save_note(request, session_id: int, body: NoteIn):
+def save_note(request, session_id: int, body: SessionNoteIn):
     clinic = api_require(request, "notes.sign", writes=True)
     s = _session(request, clinic, session_id)
     return _note(
@@ -601,10 +603,10 @@ def save_note(request, session_id: int, body: NoteIn):
 
 @router.post(
     "/sessions/{session_id}/note/sign",
-    response={200: NoteOut, **WRITE_ERRORS},
+    response={200: SessionNoteOut, **WRITE_ERRORS},
     summary="Sign the note (the session becomes read-only)",
 )
-def sign_note(request, session_id: int, body: NoteIn):
+def sign_note(request, session_id: int, body: SessionNoteIn):
     clinic = api_require(request, "notes.sign", writes=True)
     s = _session(request, clinic, session_id)
     return _note(
@@ -616,7 +618,7 @@ def sign_note(request, session_id: int, body: NoteIn):
 
 @router.post(
     "/sessions/{session_id}/note/cosign",
-    response={200: NoteOut, **WRITE_ERRORS},
+    response={200: SessionNoteOut, **WRITE_ERRORS},
     summary="Co-sign the note (prescriber)",
 )
 def cosign_note(request, session_id: int):
@@ -627,7 +629,7 @@ def cosign_note(request, session_id: int):
 
 @router.post(
     "/sessions/{session_id}/note/addenda",
-    response={201: NoteOut, **WRITE_ERRORS},
+    response={201: SessionNoteOut, **WRITE_ERRORS},
     summary="Add a signed addendum to a signed note",
 )
 def add_addendum(request, session_id: int, body: AddendumIn):
