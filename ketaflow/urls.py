@@ -9,6 +9,10 @@ from ketaflow.api import api
 from ketaflow.web import views as web_views
 
 handler403 = "ketaflow.web.views.permission_denied"
+# Under /api/ these answer JSON (ketaflow.api); elsewhere Django's pages.
+handler400 = "ketaflow.api.handler400"
+handler404 = "ketaflow.api.handler404"
+handler500 = "ketaflow.api.handler500"
 
 # The admin signs in through ketaflow's own sign-in (throttling, two-step, audit).
 admin.site.login = RedirectView.as_view(pattern_name="accounts:login", query_string=True)

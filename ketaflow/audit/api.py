@@ -1,7 +1,7 @@
 import datetime
 
+from django.core.exceptions import ValidationError
 from ninja import Router, Schema
-from ninja.errors import HttpError
 
 from ketaflow.api import ERRORS, api_require
 from ketaflow.audit import selectors
@@ -10,7 +10,7 @@ from ketaflow.web import bounds
 router = Router(tags=["audit"])
 
 
-class EventOut(Schema):
+class AuditEventOut(Schema):
     id: int
     seq: int
     at: datetime.datetime
@@ -28,12 +28,12 @@ class EventOut(Schema):
 
 
 class EventPage(Schema):
-    items: list[EventOut]
+    items: list[AuditEventOut]
     page: int
     has_more: bool
 
 
-@router.get("/events", response={200: EventPage, 400: dict, **ERRORS}, summary="Audit report")
+@router.get("/events", response={200: EventPage, **ERRORS}, summary="Audit report")
 def events(
     request,
     date_from: str = "",
@@ -62,6 +62,6 @@ def events(
         flt = selectors.parse_filter(params)
         number = selectors.parse_page(page)
     except selectors.FilterError as exc:
-        raise HttpError(400, str(exc)) from exc
+        raise ValidationError({exc.field: [exc.message]}) from exc
     rows, has_more = selectors.page(selectors.report(clinic, flt), number)
     return {"items": rows, "page": number, "has_more": has_more}

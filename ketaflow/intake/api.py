@@ -101,7 +101,7 @@ class RequestPage(Schema):
     has_more: bool
 
 
-class StatusIn(Schema):
+class RequestStatusIn(Schema):
     status: str = Field(description="new, contacted, booked or declined")
     decline_reason: str = Field("", max_length=500)
 
@@ -146,7 +146,7 @@ def get_request(request, request_id: bounds.Id):
     response={200: RequestOut, **WRITE_ERRORS},
     summary="Change a request's status",
 )
-def set_request_status(request, request_id: bounds.Id, body: StatusIn):
+def set_request_status(request, request_id: bounds.Id, body: RequestStatusIn):
     clinic = api_require(request, "intake.manage", writes=True)
     item = selectors.get_request(clinic, request_id)
     return services.set_request_status(

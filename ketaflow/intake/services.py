@@ -325,7 +325,8 @@ def record_decision(
     require_permission(actor, "eligibility.decide", patient.clinic)
     assessment = selectors.latest_assessment(patient)
     reason, justification = (reason or "").strip(), (justification or "").strip()
-    routes = sorted(set(routes or ()), key=rules.ROUTES.index) if routes else []
+    order = {route: index for index, route in enumerate(rules.ROUTES)}
+    routes = sorted(set(routes or ()), key=lambda r: (order.get(r, len(order)), r))
     errors = {}
     if decision not in EligibilityDecision.Decision.values:
         errors["decision"] = ["Choose approve, decline or defer."]

@@ -179,7 +179,7 @@ def score(request, body: ScoreIn):
     return _score_out(services.score_answers(body.instrument, body.answers, clinic))
 
 
-class AdministrationIn(Schema):
+class MeasureAdministrationIn(Schema):
     patient_id: bounds.Id
     instrument: str
     answers: dict[str, int | str | bool | None]
@@ -219,7 +219,7 @@ class AdministrationPage(Schema):
     response={201: AdministrationOut, **WRITE_ERRORS},
     summary="Record a questionnaire for a patient",
 )
-def create_administration(request, body: AdministrationIn):
+def create_administration(request, body: MeasureAdministrationIn):
     clinic = api_require(request, "measures.record", writes=True)
     if body.instrument not in instruments.codes():
         raise ValidationError(
@@ -300,7 +300,7 @@ def administration_fhir(request, administration_id: bounds.Id):
     return out
 
 
-class AlertOut(Schema):
+class SafetyAlertOut(Schema):
     id: int
     patient_id: int
     administration_id: int
@@ -318,7 +318,9 @@ class AcknowledgeIn(Schema):
 
 
 @router.get(
-    "/alerts", response={200: list[AlertOut], **ERRORS}, summary="Unacknowledged safety alerts"
+    "/alerts",
+    response={200: list[SafetyAlertOut], **ERRORS},
+    summary="Unacknowledged safety alerts",
 )
 def list_alerts(request):
     """Open alerts of patients whose chart you may open; the read is audited."""
@@ -335,7 +337,7 @@ def list_alerts(request):
 
 @router.post(
     "/alerts/{alert_id}/acknowledge",
-    response={200: AlertOut, **WRITE_ERRORS},
+    response={200: SafetyAlertOut, **WRITE_ERRORS},
     summary="Acknowledge a safety alert (409 if already acknowledged)",
 )
 def acknowledge_alert(request, alert_id: bounds.Id, body: AcknowledgeIn):

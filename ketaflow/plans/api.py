@@ -94,7 +94,7 @@ class PlanCreateIn(PlanIn):
     patient_id: bounds.Id
 
 
-class StatusIn(Schema):
+class PlanStatusIn(Schema):
     status: str
     reason: str = ""
 
@@ -225,7 +225,7 @@ def revise_plan(request, plan_id: bounds.Id, body: PlanIn):
 @router.post(
     "/plans/{plan_id}/status", response={200: PlanOut, **WRITE_ERRORS}, summary="Change status"
 )
-def change_status(request, plan_id: bounds.Id, body: StatusIn):
+def change_status(request, plan_id: bounds.Id, body: PlanStatusIn):
     clinic = api_require(request, "plans.edit", writes=True)
     plan = _plan_for(request, clinic, plan_id)
     services.change_status(plan=plan, actor=request.user, status=body.status, reason=body.reason)

@@ -73,7 +73,7 @@ class RescheduleIn(Schema):
     chair_id: bounds.Id | None = None
 
 
-class ReasonIn(Schema):
+class AppointmentReasonIn(Schema):
     reason: str
 
 
@@ -233,7 +233,7 @@ def reschedule_appointment(request, appointment_id: bounds.Id, body: RescheduleI
     response={200: AppointmentOut, **WRITE_ERRORS},
     summary="Cancel a visit",
 )
-def cancel_appointment(request, appointment_id: bounds.Id, body: ReasonIn):
+def cancel_appointment(request, appointment_id: bounds.Id, body: AppointmentReasonIn):
     clinic = api_require(request, "schedule.book", writes=True)
     a = selectors.get_appointment(clinic, appointment_id)
     services.cancel(appointment=a, actor=request.user, reason=body.reason)
@@ -245,7 +245,7 @@ def cancel_appointment(request, appointment_id: bounds.Id, body: ReasonIn):
     response={200: AppointmentOut, **WRITE_ERRORS},
     summary="Record a no-show",
 )
-def no_show_appointment(request, appointment_id: bounds.Id, body: ReasonIn):
+def no_show_appointment(request, appointment_id: bounds.Id, body: AppointmentReasonIn):
     clinic = api_require(request, "schedule.book", writes=True)
     a = selectors.get_appointment(clinic, appointment_id)
     services.no_show(appointment=a, actor=request.user, reason=body.reason)

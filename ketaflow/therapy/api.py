@@ -70,7 +70,7 @@ class AddendumOut(Schema):
     signed_at: datetime.datetime
 
 
-class NoteOut(NoteSummaryOut):
+class TherapyNoteOut(NoteSummaryOut):
     content: dict[str, str]
     record_facts: list[str]
     addenda: list[AddendumOut] = []
@@ -84,7 +84,7 @@ class NotePage(Schema):
     has_more: bool
 
 
-class NoteIn(Schema):
+class TherapyNoteIn(Schema):
     kind: str = Field(..., description=", ".join(nt.KIND_LABELS))
     content: dict[str, str] = {}
     plan_id: bounds.Id | None = None
@@ -162,7 +162,9 @@ def list_notes(
     return _page([_note_out(n) for n in rows[offset : offset + limit + 1]], limit, offset)
 
 
-@router.get("/notes/{note_id}", response={200: NoteOut, **ERRORS}, summary="One therapy note")
+@router.get(
+    "/notes/{note_id}", response={200: TherapyNoteOut, **ERRORS}, summary="One therapy note"
+)
 def get_note(request, note_id: bounds.Id):
     clinic = api_require(request, "chart.view")
     note = _note(request, clinic, note_id)
@@ -173,10 +175,10 @@ def get_note(request, note_id: bounds.Id):
 
 @router.post(
     "/patients/{patient_id}/notes",
-    response={201: NoteOut, **WRITE_ERRORS},
+    response={201: TherapyNoteOut, **WRITE_ERRORS},
     summary="Write a therapy note",
 )
-def create_note(request, patient_id: bounds.Id, body: NoteIn):
+def create_note(request, patient_id: bounds.Id, body: TherapyNoteIn):
     clinic = api_require(request, "therapy.write", writes=True)
     patient = _chart_patient(request, clinic, patient_id)
     note = services.create_note(
@@ -195,7 +197,7 @@ def create_note(request, patient_id: bounds.Id, body: NoteIn):
 
 
 @router.patch(
-    "/notes/{note_id}", response={200: NoteOut, **WRITE_ERRORS}, summary="Edit a draft note"
+    "/notes/{note_id}", response={200: TherapyNoteOut, **WRITE_ERRORS}, summary="Edit a draft note"
 )
 def update_note(request, note_id: bounds.Id, body: NoteUpdateIn):
     """Only the author's draft; a signed note answers 422 (add an addendum instead)."""
@@ -208,7 +210,7 @@ def update_note(request, note_id: bounds.Id, body: NoteUpdateIn):
 
 
 @router.post(
-    "/notes/{note_id}/sign", response={200: NoteOut, **WRITE_ERRORS}, summary="Sign a note"
+    "/notes/{note_id}/sign", response={200: TherapyNoteOut, **WRITE_ERRORS}, summary="Sign a note"
 )
 def sign_note(request, note_id: bounds.Id):
     clinic = api_require(request, "therapy.write", writes=True)
@@ -234,7 +236,7 @@ def add_addendum(request, note_id: bounds.Id, body: TextIn):
 
 @router.post(
     "/notes/{note_id}/share",
-    response={200: NoteOut, **WRITE_ERRORS},
+    response={200: TherapyNoteOut, **WRITE_ERRORS},
     summary="Share a psychotherapy note",
 )
 def share_note(request, note_id: bounds.Id, body: ShareIn):
@@ -249,7 +251,7 @@ def share_note(request, note_id: bounds.Id, body: ShareIn):
 
 @router.post(
     "/notes/{note_id}/release",
-    response={200: NoteOut, **WRITE_ERRORS},
+    response={200: TherapyNoteOut, **WRITE_ERRORS},
     summary="Release a psychotherapy note to exports",
 )
 def release_note(request, note_id: bounds.Id, body: ReleaseIn):

@@ -109,7 +109,7 @@ class BatchIn(Schema):
     readings: list[VitalIn]
 
 
-class AlertOut(Schema):
+class SessionAlertOut(Schema):
     id: int
     session_id: int
     patient_id: int
@@ -153,7 +153,7 @@ class SessionDetailOut(SessionOut):
     discharge_unmet: list[str]
     next_reading_due: datetime.datetime | None
     vitals: list[VitalOut]
-    alerts: list[AlertOut]
+    alerts: list[SessionAlertOut]
 
 
 class SessionPage(Schema):
@@ -181,7 +181,7 @@ class ReasonIn(Schema):
     reason: str
 
 
-class AdministrationIn(Schema):
+class DrugAdministrationIn(Schema):
     product: str
     concentration: str
     lot_number: str
@@ -215,7 +215,7 @@ class EventIn(Schema):
     at: datetime.datetime | None = None
 
 
-class EventOut(Schema):
+class SessionEventOut(Schema):
     id: int
     kind: str
     effect: str
@@ -241,11 +241,11 @@ class DischargeIn(Schema):
     email_instructions: bool = False
 
 
-class NoteIn(Schema):
+class SessionNoteIn(Schema):
     free_text: str = ""
 
 
-class NoteOut(Schema):
+class SessionNoteOut(Schema):
     id: int
     session_id: int
     generated: str
@@ -391,7 +391,7 @@ def stop(request, session_id: bounds.Id, body: ReasonIn):
     response={201: DoseEventOut, **WRITE_ERRORS},
     summary="Start dosing (drug, lot, expiry)",
 )
-def start_dosing(request, session_id: bounds.Id, body: AdministrationIn):
+def start_dosing(request, session_id: bounds.Id, body: DrugAdministrationIn):
     clinic = api_require(request, "vitals.chart", writes=True)
     s = _session(request, clinic, session_id)
     _signed_guard(services.start_dosing, session=s, actor=request.user, data=body.dict())
@@ -467,7 +467,7 @@ def list_vitals(request, session_id: bounds.Id):
 
 @router.post(
     "/sessions/{session_id}/events",
-    response={201: EventOut, **WRITE_ERRORS},
+    response={201: SessionEventOut, **WRITE_ERRORS},
     summary="Record a side effect or adverse event",
 )
 def record_event(request, session_id: bounds.Id, body: EventIn):
@@ -481,7 +481,9 @@ def record_event(request, session_id: bounds.Id, body: EventIn):
 # ---------------------------------------------------------------------------- alerts
 
 
-@router.get("/alerts", response={200: list[AlertOut], **ERRORS}, summary="Open treatment alerts")
+@router.get(
+    "/alerts", response={200: list[SessionAlertOut], **ERRORS}, summary="Open treatment alerts"
+)
 def list_alerts(request):
     """Open alerts of patients whose chart you may open; the read is audited."""
     clinic = api_require(request, "chart.view")
@@ -497,7 +499,7 @@ def list_alerts(request):
 
 @router.post(
     "/alerts/{alert_id}/acknowledge",
-    response={200: AlertOut, **WRITE_ERRORS},
+    response={200: SessionAlertOut, **WRITE_ERRORS},
     summary="Acknowledge an alert with the action taken (409 if already acknowledged)",
 )
 def acknowledge_alert(request, alert_id: bounds.Id, body: AckIn):
@@ -592,7 +594,7 @@ def _note(note) -> dict:
 
 @router.get(
     "/sessions/{session_id}/note",
-    response={200: NoteOut, **ERRORS},
+    response={200: SessionNoteOut, **ERRORS},
     summary="The session note and its addenda",
 )
 def get_note(request, session_id: bounds.Id):
@@ -607,10 +609,10 @@ def get_note(request, session_id: bounds.Id):
 
 @router.put(
     "/sessions/{session_id}/note",
-    response={200: NoteOut, **WRITE_ERRORS},
+    response={200: SessionNoteOut, **WRITE_ERRORS},
     summary="Save the note's free text (409 once signed)",
 )
-def save_note(request, session_id: bounds.Id, body: NoteIn):
+def save_note(request, session_id: bounds.Id, body: SessionNoteIn):
     clinic = api_require(request, "notes.sign", writes=True)
     s = _session(request, clinic, session_id)
     return _note(
@@ -620,10 +622,10 @@ def save_note(request, session_id: bounds.Id, body: NoteIn):
 
 @router.post(
     "/sessions/{session_id}/note/sign",
-    response={200: NoteOut, **WRITE_ERRORS},
+    response={200: SessionNoteOut, **WRITE_ERRORS},
     summary="Sign the note (the session becomes read-only)",
 )
-def sign_note(request, session_id: bounds.Id, body: NoteIn):
+def sign_note(request, session_id: bounds.Id, body: SessionNoteIn):
     clinic = api_require(request, "notes.sign", writes=True)
     s = _session(request, clinic, session_id)
     return _note(
@@ -635,7 +637,7 @@ def sign_note(request, session_id: bounds.Id, body: NoteIn):
 
 @router.post(
     "/sessions/{session_id}/note/cosign",
-    response={200: NoteOut, **WRITE_ERRORS},
+    response={200: SessionNoteOut, **WRITE_ERRORS},
     summary="Co-sign the note (prescriber)",
 )
 def cosign_note(request, session_id: bounds.Id):
@@ -646,7 +648,7 @@ def cosign_note(request, session_id: bounds.Id):
 
 @router.post(
     "/sessions/{session_id}/note/addenda",
-    response={201: NoteOut, **WRITE_ERRORS},
+    response={201: SessionNoteOut, **WRITE_ERRORS},
     summary="Add a signed addendum to a signed note",
 )
 def add_addendum(request, session_id: bounds.Id, body: AddendumIn):

@@ -43,7 +43,8 @@ def test_report_api_and_permissions(clinic, staff, patient, client_for):
     owner = client_for(staff["owner"])
     data = owner.get("/api/v1/audit/events", {"action": "update"}).json()
     assert [e["action"] for e in data["items"]] == ["update"]
-    assert owner.get("/api/v1/audit/events", {"sort": "nonsense"}).status_code == 400
+    bad = owner.get("/api/v1/audit/events", {"sort": "nonsense"})
+    assert bad.status_code == 422 and [e["field"] for e in bad.json()["errors"]] == ["sort"]
     for role in ("prescriber", "nurse", "therapist", "front_desk"):
         client = client_for(staff[role])
         assert client.get("/audit/").status_code == 403
