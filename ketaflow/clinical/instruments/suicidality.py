@@ -28,6 +28,7 @@ settings (``validate_overrides``), shipped with the defaults below and labelled
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -277,7 +278,7 @@ def validate_overrides(overrides: Overrides | None) -> dict[str, dict[str, str]]
             (level.answer, clean.get(str(level.answer), level.urgency)) for level in rule.levels
         ]
         if all(isinstance(a, int) for a, _ in merged):
-            for (a1, u1), (a2, u2) in zip(merged, merged[1:], strict=False):
+            for (a1, u1), (a2, u2) in itertools.pairwise(merged):
                 if rank(u2) < rank(u1):
                     raise OverrideError(
                         key,

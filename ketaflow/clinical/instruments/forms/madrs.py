@@ -42,8 +42,7 @@ INSTRUMENT = Instrument(
     recall_period=None,
     stem=None,
     items=tuple(
-        Item(str(n), name, OPTIONS, suicidality=n == 10)
-        for n, name in enumerate(_NAMES, start=1)
+        Item(str(n), name, OPTIONS, suicidality=n == 10) for n, name in enumerate(_NAMES, start=1)
     ),
     wording="item-names",
     score_range=(0, 60),
