@@ -274,3 +274,36 @@ def test_api_refuses_both_qids_answers_of_a_pair_with_a_field_error(staff, patie
     )
     assert response.status_code in (400, 422)
     assert "8/9" in response.content.decode() and "item_9" in response.content.decode()
+
+
+SETTINGS_POST = {
+    "link_expiry_hours": "72",
+    "escalation_minutes": "15",
+    "reminder_hours": "48",
+    "pre_treatment_hours": "24",
+    "madrs_remission_cutoff": "10",
+    "pcl5_ptsd_cutoff": "33",
+    "pcl5_reliable_change": "",
+}
+
+
+def test_settings_page_sets_clinic_default_urgencies_only(clinic, staff, patient, client_for):
+    client = client_for(staff["owner"])
+    page = client.get("/measures/settings/").content.decode()
+    assert 'name="urgency_phq9_9_1"' in page and 'name="urgency_cssrs_1_yes"' in page
+    assert 'name="urgency_cssrs_4_yes"' not in page  # the screener's own triage is fixed
+    assert "clinic default, set by the medical director" in page
+    response = client.post("/measures/settings/", SETTINGS_POST | {"urgency_phq9_9_1": "urgent"})
+    assert response.status_code == 302
+    saved = MeasuresSettings.objects.get(clinic=clinic)
+    assert saved.suicidality_urgency == {"phq9:9": {"1": "urgent"}}
+    event = AuditEvent.objects.filter(object_type="measures.measuressettings").latest("id")
+    assert "urgency_phq9_9_1" in event.detail["fields"]
+    record(staff, patient, "phq9", phq9(1))
+    assert SafetyAlert.objects.get().severity == "urgent"
+    falling = client.post("/measures/settings/", SETTINGS_POST | {"urgency_phq9_9_3": "same_day"})
+    assert falling.status_code == 200 and "phq9:9: answer 3 would be less urgent" in (
+        falling.content.decode()
+    )
+    saved.refresh_from_db()
+    assert saved.suicidality_urgency == {"phq9:9": {"1": "urgent"}}
