@@ -272,8 +272,9 @@ def test_api_refuses_both_qids_answers_of_a_pair_with_a_field_error(staff, patie
         {"patient_id": patient.pk, "instrument": "qids-sr16", "answers": qids(**{"9": 2})},
         content_type="application/json",
     )
-    assert response.status_code in (400, 422)
-    assert "8/9" in response.content.decode() and "item_9" in response.content.decode()
+    assert response.status_code == 422
+    error = response.json()["errors"][0]
+    assert error["field"] == "item_9" and "8/9" in error["message"]
 
 
 SETTINGS_POST = {
