@@ -308,3 +308,12 @@ def test_settings_page_sets_clinic_default_urgencies_only(clinic, staff, patient
     )
     saved.refresh_from_db()
     assert saved.suicidality_urgency == {"phq9:9": {"1": "urgent"}}
+
+
+def test_today_lists_the_most_urgent_alert_first(clinic, staff, patient, make_patient, client_for):
+    other = make_patient(clinic)
+    record(staff, other, "phq9", phq9(3))  # immediate, older
+    record(staff, patient, "cssrs", {"1": "yes", "2": "no", "6": "no"})  # same day, newer
+    today = client_for(staff["prescriber"]).get("/today/").content.decode()
+    assert today.index(other.display_name) < today.index(patient.display_name)
+    assert today.index("Immediate") < today.index("Same day")
