@@ -317,3 +317,24 @@ def test_today_lists_the_most_urgent_alert_first(clinic, staff, patient, make_pa
     today = client_for(staff["prescriber"]).get("/today/").content.decode()
     assert today.index(other.display_name) < today.index(patient.display_name)
     assert today.index("Immediate") < today.index("Same day")
+
+
+def test_record_page_takes_wsas_not_applicable_and_names_the_qids_pair(staff, patient, client_for):
+    client = client_for(staff["nurse"])
+    url = f"/measures/patients/{patient.pk}/record/"
+    form = client.get(url + "?instrument=wsas").content.decode()
+    assert 'name="item_1" value="na"' in form
+    ok = client.post(
+        url,
+        {"instrument": "wsas", "item_1": "na", "item_2": "2", "item_3": "2", "item_4": "2", "item_5": "2", "plan": ""},
+    )  # fmt: skip
+    assert ok.status_code == 302
+    adm = Administration.objects.get(instrument="wsas")
+    assert (adm.total, adm.answers["1"], adm.source) == (8, "na", "clinician")
+    post = {"instrument": "qids-sr16", "plan": ""} | {
+        f"item_{k}": str(v) for k, v in qids(**{"6": 1, "7": 2}).items()
+    }
+    refused = client.post(url, post)
+    assert refused.status_code == 200
+    assert "either item 6 or item 7" in refused.content.decode()
+    assert not Administration.objects.filter(instrument="qids-sr16").exists()
