@@ -338,3 +338,31 @@ def test_record_page_takes_wsas_not_applicable_and_names_the_qids_pair(staff, pa
     assert refused.status_code == 200
     assert "either item 6 or item 7" in refused.content.decode()
     assert not Administration.objects.filter(instrument="qids-sr16").exists()
+
+
+def test_migration_maps_old_severities_and_gives_open_flags_their_worst_alert(staff, patient):
+    """Alerts stored as high / moderate / flag become immediate / urgent / same day, and an
+    open flag raised by a 'flag' alert shows the worse alert raised after it."""
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("ketaflow.measures.migrations.0003_suicidality_urgency")
+    first = record(staff, patient, "phq9", phq9(1))
+    later = record(staff, patient, "phq9", phq9(3))
+    a1, a2 = SafetyAlert.objects.order_by("id")
+    SafetyAlert.objects.filter(pk=a1.pk).update(severity="flag")
+    SafetyAlert.objects.filter(pk=a2.pk).update(severity="high")
+    RiskFlag.objects.update(urgency="same_day", worst_alert=a1, reason=a1.reason, worst_at=None)
+    migration.forwards(apps, None)
+    assert list(SafetyAlert.objects.order_by("id").values_list("severity", flat=True)) == [
+        "same_day",
+        "immediate",
+    ]
+    flag = RiskFlag.objects.get()
+    assert (flag.urgency, flag.worst_alert_id, flag.worst_at) == (
+        "immediate",
+        a2.pk,
+        later.taken_at,
+    )
+    assert flag.raised_by_alert.administration == first
