@@ -74,8 +74,19 @@ def score_answers(code: str, answers: dict, clinic=None) -> instruments.ScoreRes
 
 
 def suicidality_overrides(clinic) -> dict:
-    """The clinic's urgency settings for ``suicidality.evaluate`` (empty: the defaults)."""
-    return dict(settings_for(clinic).suicidality_urgency or {}) if clinic is not None else {}
+    """The clinic's urgency settings for ``suicidality.evaluate`` (empty: the defaults).
+
+    Settings saved through the settings page are validated there; a value that fails
+    validation anyway (edited in the database) must never stop an alert, so it is logged
+    and the documented defaults apply."""
+    if clinic is None:
+        return {}
+    stored = settings_for(clinic).suicidality_urgency or {}
+    try:
+        return suicidality.validate_overrides(stored)
+    except suicidality.OverrideError:
+        log.exception("invalid suicidality urgency settings of clinic %s; defaults used", clinic.pk)
+        return {}
 
 
 def _answer_label(inst, key: str, value) -> str:

@@ -119,6 +119,18 @@ def test_clinic_setting_changes_a_clinic_default_urgency(clinic, staff, patient)
     assert SafetyAlert.objects.get().severity == "urgent"
 
 
+def test_an_invalid_stored_setting_never_stops_an_alert(clinic, staff, patient):
+    MeasuresSettings.objects.create(clinic=clinic, suicidality_urgency={"cssrs:4": {"yes": "x"}})
+    record(
+        staff,
+        patient,
+        "cssrs",
+        {"1": "no", "2": "yes", "3": "no", "4": "yes", "5": "no", "6": "no"},
+    )
+    assert SafetyAlert.objects.get().severity == "immediate"
+    assert RiskFlag.objects.get().urgency == "immediate"
+
+
 def test_settings_refuse_an_urgency_below_the_published_triage(clinic):
     conf = MeasuresSettings(clinic=clinic, suicidality_urgency={"cssrs:5": {"yes": "same_day"}})
     with pytest.raises(ValidationError) as exc:

@@ -51,7 +51,7 @@ URGENCY_ACTIONS: Mapping[str, str] = MappingProxyType(
     {
         SAME_DAY: "a clinician reviews the answer and contacts the patient the same day",
         URGENT: "a clinician assesses the patient's risk promptly, with safety precautions",
-        IMMEDIATE: "immediate action: assess the patient's safety now",
+        IMMEDIATE: "act now: assess the patient's safety at once",
     }
 )
 
