@@ -218,12 +218,18 @@ def test_a_failed_conversion_leaves_no_patient_score_or_alert(
     def broken(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(ConsultationRequest, "save", broken)
-    with pytest.raises(RuntimeError):
-        intake.convert_request(item=item, actor=staff["front_desk"])
+    with monkeypatch.context() as patched:
+        patched.setattr(ConsultationRequest, "save", broken)
+        with pytest.raises(RuntimeError):
+            intake.convert_request(item=item, actor=staff["front_desk"])
     assert not Patient.objects.exists()
     assert not Administration.objects.exists() and not SafetyAlert.objects.exists()
     assert not RiskFlag.objects.exists()
+    # Tried again, it stores exactly one patient, score, alert and flag.
+    patient = intake.convert_request(item=item, actor=staff["front_desk"])
+    assert Administration.objects.get().patient == patient
+    assert SafetyAlert.objects.get().severity == "immediate"
+    assert RiskFlag.objects.get().patient == patient
 
 
 def test_converted_patient_shows_the_flag_and_the_alert_on_today(
