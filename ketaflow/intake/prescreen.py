@@ -12,7 +12,8 @@ untrusted. It never decides eligibility: the clinical assessment and the rules i
 * needs review: any warning of section 4 reported (pregnancy, heart or blood-pressure
   problems, psychosis or mania, substance use), a single antidepressant tried, an
   antidepressant that helped, an uncertain diagnosis, bipolar depression, or PHQ-9 item 9
-  above 0 (also marked urgent).
+  above 0 (also marked urgent, with the urgency of ``clinical.instruments.suicidality``:
+  the same table that alerts on the chart once the request becomes a patient).
 * likely candidate: otherwise.
 """
 
@@ -21,6 +22,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from ketaflow.clinical.instruments import suicidality
 
 LIKELY = "likely"
 REVIEW = "review"
@@ -95,11 +98,16 @@ def summarise(answers: Mapping[str, Any], phq9_item9: int | None = None) -> Summ
     for key, text in flags:
         if answers.get(key) in ("yes", "unsure"):
             review.append(f"{text}: a warning that needs a prescriber's review ({SRC}).")
-    urgent = phq9_item9 is not None and phq9_item9 > 0
-    if urgent:
+    endorsed = suicidality.evaluate("phq9", {"9": phq9_item9}) if phq9_item9 is not None else ()
+    urgent = bool(endorsed)
+    if endorsed:
+        top = endorsed[0]
         review.append(
-            "PHQ-9 item 9 (thoughts of being better off dead or of self-harm) answered above "
-            "'Not at all': contact promptly and assess safety."
+            f"PHQ-9 item 9 (thoughts of being better off dead or of self-harm) answered "
+            f"{top.answer} (above 'Not at all'): "
+            f"{suicidality.URGENCY_LABELS[top.urgency].lower()}, "
+            f"{suicidality.URGENCY_ACTIONS[top.urgency]}. Creating the patient puts this "
+            "answer on the chart as a risk flag."
         )
     if not_suitable:
         return Summary(NOT_SUITABLE, tuple(not_suitable + review), urgent)

@@ -4,6 +4,7 @@ import datetime
 import hashlib
 import secrets
 
+from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -159,8 +160,14 @@ def set_request_status(*, item: ConsultationRequest, actor, status: str, decline
 
 @transaction.atomic
 def convert_request(*, item: ConsultationRequest, actor):
-    """Turn a request into a prospective patient (no retyping). Two audit events: the
-    patient's creation (by ``patients.services.create_patient``) and this status change."""
+    """Turn a request into a prospective patient (no retyping). Audit events: the patient's
+    creation (by ``patients.services.create_patient``), the pre-screen questionnaire if one
+    was answered, and this status change.
+
+    A PHQ-9 answered on the request's pre-screen becomes a scored administration of the new
+    patient (source "prescreen", dated when the request was sent) in this same
+    transaction, so an endorsed item 9 raises a safety alert and the patient's risk flag
+    at once (``measures.services.record_prescreen``)."""
     require_permission(actor, "intake.manage", item.clinic)
     item = ConsultationRequest.objects.select_for_update(no_key=True, of=("self",)).get(pk=item.pk)
     if item.patient_id is not None:
@@ -179,6 +186,7 @@ def convert_request(*, item: ConsultationRequest, actor):
             "status": "prospective",
         },
     )
+    prescreen = _record_prescreen(item, patient, actor)
     before = item.status
     item.status = ConsultationRequest.Status.CONVERTED
     item.patient = patient
@@ -189,9 +197,28 @@ def convert_request(*, item: ConsultationRequest, actor):
         actor=actor,
         patient=patient,
         obj=item,
-        detail={"status": [before, "converted"]},
+        detail={"status": [before, "converted"], **prescreen},
     )
     return patient
+
+
+def _record_prescreen(item: ConsultationRequest, patient, actor) -> dict:
+    """The request's pre-screen PHQ-9 as a scored record of ``patient`` (with its alert and
+    risk flag); {} when none was answered. Without the measures app installed the answers
+    stay on the request (its queue still shows it as urgent)."""
+    if not item.phq9_answers or not apps.is_installed("ketaflow.measures"):
+        return {}
+    from ketaflow.measures import services as measures
+
+    adm, alerts = measures.record_prescreen(
+        patient=patient,
+        actor=actor,
+        instrument="phq9",
+        answers=dict(item.phq9_answers),
+        taken_at=item.created_at,
+        context=item,
+    )
+    return {"prescreen_administration": adm.pk, "alerts": [a.pk for a in alerts]}
 
 
 # --- Assessment --------------------------------------------------------------------------

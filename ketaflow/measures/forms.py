@@ -1,6 +1,7 @@
 from django import forms
 
 from ketaflow.clinical import instruments
+from ketaflow.clinical.instruments import suicidality
 from ketaflow.measures.models import MeasureSchedule, MeasuresSettings, RiskFlag
 from ketaflow.web import bounds
 
@@ -17,6 +18,49 @@ class SettingsForm(bounds.BoundedModelForm):
             "pcl5_ptsd_cutoff",
             "pcl5_reliable_change",
         ]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        _add_urgency_fields(self)
+
+    def urgency_fields(self):
+        return [self[name] for name in self._urgency]
+
+    def clean(self):
+        data = super().clean()
+        overrides: dict[str, dict[str, str]] = {}
+        for name, (rule, level) in self._urgency.items():
+            chosen = data.get(name) or level.urgency
+            if chosen != level.urgency:
+                overrides.setdefault(rule.key, {})[str(level.answer)] = chosen
+        try:
+            self.instance.suicidality_urgency = suicidality.validate_overrides(overrides)
+        except suicidality.OverrideError as exc:
+            self.add_error(None, f"Suicidality urgency, {exc}")
+        return data
+
+
+def _add_urgency_fields(form) -> None:
+    """One choice per clinic-default level of the suicidality table (the C-SSRS screener's
+    own triage is not a setting), initially the clinic's current value."""
+    current = form.instance.suicidality_urgency or {}
+    choices = [(u, suicidality.URGENCY_LABELS[u]) for u in suicidality.URGENCIES]
+    form._urgency = {}
+    for rule in suicidality.RULES:
+        short = instruments.get(rule.instrument).short_name
+        for level in rule.levels:
+            if level.basis != "clinic":
+                continue
+            name = f"urgency_{rule.instrument.replace('-', '_')}_{rule.item}_{level.answer}"
+            form.fields[name] = forms.ChoiceField(
+                label=f"{short} item {rule.item} ({rule.topic}) answered {level.answer}",
+                choices=choices,
+                required=False,  # left out: the default
+                initial=current.get(rule.key, {}).get(str(level.answer), level.urgency),
+                help_text=f"Default {suicidality.URGENCY_LABELS[level.urgency].lower()}. "
+                f"{level.source}.",
+            )
+            form._urgency[name] = (rule, level)
 
 
 def self_report_choices():

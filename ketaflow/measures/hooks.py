@@ -8,6 +8,7 @@ from django.template.loader import render_to_string
 
 from ketaflow.accounts.permissions import can
 from ketaflow.audit import services as audit
+from ketaflow.clinical.instruments import suicidality
 from ketaflow.measures import charts, selectors
 from ketaflow.patients import chart
 from ketaflow.patients import selectors as patient_selectors
@@ -15,6 +16,8 @@ from ketaflow.patients.scope import ChartScope
 from ketaflow.web import dashboard, navigation
 
 ITEM_TABLE_COLUMNS = 10
+# Alerts stored before the urgency table (kind "cssrs-risk") sort as the most urgent.
+_URGENCY_RANK = {u: suicidality.rank(u) for u in suicidality.URGENCIES}
 
 
 def _may_see_chart(request, patient) -> bool:
@@ -126,7 +129,11 @@ def alerts_panel(request):
     if not can(request.user, "chart.view", request.clinic):
         return None
     scope = ChartScope(request.user, request.clinic)
-    open_alerts = list(selectors.alerts(request.clinic, scope=scope, limit=20))
+    # Most urgent first (immediate, urgent, same day), newest first within an urgency.
+    open_alerts = sorted(
+        selectors.alerts(request.clinic, scope=scope, limit=20),
+        key=lambda a: -_URGENCY_RANK.get(a.severity, len(suicidality.URGENCIES)),
+    )
     flags = list(selectors.open_flags(request.clinic, scope=scope, limit=20))
     audit.record_list_read(
         request,

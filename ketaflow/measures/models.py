@@ -13,6 +13,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
+from ketaflow.clinical.instruments import suicidality
 from ketaflow.tenancy.models import ClinicOwned
 
 # ketaflow's defaults (not clinical facts; each clinic may change them in Measures settings).
@@ -90,8 +91,27 @@ class MeasuresSettings(models.Model):
         "(ketaflow's default): reliable change on the PCL-5 is shown as not assessed.",
     )
 
+    suicidality_urgency = models.JSONField(
+        "urgency of suicidality answers (clinic settings)",
+        default=dict,
+        blank=True,
+        help_text="Overrides of the clinic-default urgencies of ketaflow.clinical.instruments."
+        'suicidality.RULES: {rule: {answer: urgency}}, e.g. {"phq9:9": {"1": "urgent"}}. '
+        "Empty: the documented defaults. An endorsed answer always alerts (at least the same "
+        "day); the C-SSRS screener's own triage cannot be changed.",
+    )
+
     def __str__(self) -> str:
         return f"Measures settings of {self.clinic}"
+
+    def clean(self):
+        from django.core.exceptions import ValidationError
+
+        super().clean()
+        try:
+            self.suicidality_urgency = suicidality.validate_overrides(self.suicidality_urgency)
+        except suicidality.OverrideError as exc:
+            raise ValidationError({"suicidality_urgency": [str(exc)]}) from exc
 
     def scoring_settings(self, code: str) -> dict:
         """Settings for ``instruments.score`` of this instrument (only those it accepts)."""
@@ -225,6 +245,7 @@ class Administration(ClinicOwned):
         CLINICIAN = "clinician", "Entered by a clinician for the patient"
         CLINICIAN_RATED = "clinician_rated", "Rated by a clinician"
         SELF_REPORT = "self_report", "Patient self-report (secure link)"
+        PRESCREEN = "prescreen", "Patient self-report (consultation request pre-screen)"
 
     patient = models.ForeignKey("patients.Patient", on_delete=models.PROTECT, related_name="+")
     instrument = models.CharField(max_length=20)
@@ -252,7 +273,8 @@ class Administration(ClinicOwned):
         related_name="+",
         help_text="The treatment course (plan) this questionnaire belongs to.",
     )
-    # Generic reference to a treatment session (supplied by the treatment app).
+    # Generic reference to where the answers were given: a treatment session (supplied by
+    # the treatment app) or the consultation request whose pre-screen they come from.
     context_type = models.ForeignKey(
         ContentType, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
@@ -271,15 +293,22 @@ class Administration(ClinicOwned):
         return "suicidality" in (self.flags or []) or self.risk in ("moderate", "high")
 
 
+URGENCY_CHOICES = [(u, suicidality.URGENCY_LABELS[u]) for u in reversed(suicidality.URGENCIES)]
+
+
 class SafetyAlert(ClinicOwned):
+    """One alert per questionnaire with endorsed suicidality answers, at the urgency of its
+    worst answer (``ketaflow.clinical.instruments.suicidality.RULES``)."""
+
     class Kind(models.TextChoices):
-        SUICIDALITY = "suicidality", "Suicidality flag"
-        CSSRS_RISK = "cssrs-risk", "C-SSRS risk"
+        SUICIDALITY = "suicidality", "Suicidality"
+        CSSRS_RISK = "cssrs-risk", "C-SSRS risk"  # older alerts (before the single table)
 
     class Severity(models.TextChoices):
-        HIGH = "high", "High"
-        MODERATE = "moderate", "Moderate"
-        FLAG = "flag", "Flagged answer"
+        # The urgency codes of suicidality.URGENCIES, most urgent first.
+        IMMEDIATE = suicidality.IMMEDIATE, suicidality.URGENCY_LABELS[suicidality.IMMEDIATE]
+        URGENT = suicidality.URGENT, suicidality.URGENCY_LABELS[suicidality.URGENT]
+        SAME_DAY = suicidality.SAME_DAY, suicidality.URGENCY_LABELS[suicidality.SAME_DAY]
 
     patient = models.ForeignKey("patients.Patient", on_delete=models.PROTECT, related_name="+")
     administration = models.ForeignKey(
@@ -303,7 +332,11 @@ class SafetyAlert(ClinicOwned):
 
 
 class RiskFlag(ClinicOwned):
-    """Shown on every chart page until a clinician clears it with a documented action."""
+    """Shown on every chart page until a clinician clears it with a documented action.
+
+    It always shows the patient's worst answer since it was raised: a more urgent alert
+    upgrades it (``urgency``, ``reason``, ``worst_alert``, ``worst_at``); a less urgent or
+    better later answer never downgrades it. Only clearing (audited) ends it."""
 
     class Action(models.TextChoices):
         CONTACTED = "contacted", "Patient contacted, risk assessed"
@@ -313,7 +346,15 @@ class RiskFlag(ClinicOwned):
     patient = models.ForeignKey("patients.Patient", on_delete=models.PROTECT, related_name="+")
     raised_by_alert = models.ForeignKey(SafetyAlert, on_delete=models.PROTECT, related_name="+")
     raised_at = models.DateTimeField()
-    reason = models.CharField(max_length=300)
+    reason = models.CharField(max_length=300, help_text="The worst answer (its alert's reason).")
+    urgency = models.CharField(max_length=20, choices=URGENCY_CHOICES, default=suicidality.SAME_DAY)
+    worst_alert = models.ForeignKey(
+        SafetyAlert, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    worst_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the worst answer was given."
+    )
+    upgraded_at = models.DateTimeField(null=True, blank=True)
     cleared_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )

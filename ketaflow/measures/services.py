@@ -16,6 +16,7 @@ from django.urls import reverse
 from ketaflow.accounts.permissions import require_permission, roles_can
 from ketaflow.audit import services as audit
 from ketaflow.clinical import instruments
+from ketaflow.clinical.instruments import suicidality
 from ketaflow.measures.models import (
     Administration,
     MeasureSchedule,
@@ -72,73 +73,136 @@ def score_answers(code: str, answers: dict, clinic=None) -> instruments.ScoreRes
         raise ValidationError({f"item_{exc.item}": [f"Item {exc.item}: {exc.message}"]}) from exc
 
 
-def _safety_signals(result: instruments.ScoreResult) -> list[tuple[str, str, str]]:
-    """(kind, severity, reason) for each safety signal of a score."""
+def suicidality_overrides(clinic) -> dict:
+    """The clinic's urgency settings for ``suicidality.evaluate`` (empty: the defaults).
+
+    Settings saved through the settings page are validated there; a value that fails
+    validation anyway (edited in the database) must never stop an alert, so it is logged
+    and the documented defaults apply."""
+    if clinic is None:
+        return {}
+    stored = settings_for(clinic).suicidality_urgency or {}
+    try:
+        return suicidality.validate_overrides(stored)
+    except suicidality.OverrideError:
+        log.exception("invalid suicidality urgency settings of clinic %s; defaults used", clinic.pk)
+        return {}
+
+
+def _answer_label(inst, key: str, value) -> str:
+    """The answer as shown on the form: "3 (Nearly every day)", "yes", "2"."""
+    if value == "yes" or value == "no":
+        return str(value)
+    option = next((o for o in inst.item(key).options if o.value == value), None)
+    if option is None or option.label == str(value):
+        return str(value)
+    return f"{value} ({option.label})"
+
+
+def alert_reason(
+    result: instruments.ScoreResult, endorsements: tuple[suicidality.Endorsement, ...]
+) -> str:
+    """One line naming the worst answer first, its urgency, then any other endorsed items."""
     inst = instruments.get(result.instrument)
-    signals = []
-    if result.risk in ("moderate", "high"):
-        signals.append(
-            (
-                SafetyAlert.Kind.CSSRS_RISK,
-                result.risk,
-                f"{inst.short_name}: {result.risk} risk (triage rule of the screener)",
-            )
+    top = suicidality.worst(endorsements)
+    assert top is not None
+    head = inst.short_name
+    if result.risk:
+        head += f", {result.risk} risk (screener triage)"
+    answer = _answer_label(inst, top.item, top.answer)
+    text = (
+        f"{head}: item {top.item} ({top.topic}) answered {answer}; "
+        f"{suicidality.URGENCY_LABELS[top.urgency].lower()}: "
+        f"{suicidality.URGENCY_ACTIONS[top.urgency]}"
+    )
+    others = [e for e in endorsements if e is not top]
+    if others:
+        text += "; also " + ", ".join(
+            f"item {e.item} {_answer_label(inst, e.item, e.answer)}" for e in others
         )
-    if "suicidality" in result.flags:
-        signals.append(
-            (
-                SafetyAlert.Kind.SUICIDALITY,
-                SafetyAlert.Severity.HIGH if result.risk == "high" else SafetyAlert.Severity.FLAG,
-                f"{inst.short_name}: suicidality flag ({_flag_reason(inst.code, result)})",
-            )
-        )
-    return signals
+    return text[:300]
 
 
-def _flag_reason(code: str, result: instruments.ScoreResult) -> str:
-    if code == "phq9":
-        return f"item 9 answered {result.items.get('9')}; needs same-day clinician follow-up"
-    if code == "qids_sr16":
-        return f"item 12 answered {result.items.get('12')}"
-    if code == "cssrs":
-        return "a yes to questions 2-6"
-    return "flagged answer"
+def _safety_signal(adm: Administration, result: instruments.ScoreResult):
+    """(worst endorsement, reason) for the suicidality answers of a score, or None.
+    Driven only by ``suicidality.RULES`` and the clinic's urgency settings."""
+    found = suicidality.evaluate(result.instrument, result.items, suicidality_overrides(adm.clinic))
+    if not found:
+        return None
+    return suicidality.worst(found), alert_reason(result, found)
+
+
+def _raise_or_upgrade_flag(adm: Administration, alert: SafetyAlert) -> tuple[RiskFlag, str]:
+    """Open the patient's risk flag at this alert, or upgrade the open one when this alert
+    is more urgent. A less urgent (or better) answer never downgrades a flag: only a
+    clinician clears it. Returns the flag and what happened (raised/upgraded/kept)."""
+    fields = {
+        "urgency": alert.severity,
+        "reason": alert.reason,
+        "worst_alert": alert,
+        "worst_at": adm.taken_at,
+    }
+    flag = (
+        RiskFlag.objects.select_for_update()
+        .filter(patient=adm.patient, cleared_at__isnull=True)
+        .first()
+    )
+    if flag is None:
+        try:
+            with transaction.atomic():
+                flag = RiskFlag.objects.create(
+                    clinic=adm.clinic,
+                    patient=adm.patient,
+                    raised_by_alert=alert,
+                    raised_at=alert.created_at,
+                    **fields,
+                )
+            return flag, "raised"
+        except IntegrityError:  # another submission raised it at the same moment
+            flag = RiskFlag.objects.select_for_update().get(
+                patient=adm.patient, cleared_at__isnull=True
+            )
+    if suicidality.rank(alert.severity) > suicidality.rank(flag.urgency):
+        for name, value in fields.items():
+            setattr(flag, name, value)
+        flag.upgraded_at = alert.created_at
+        flag.save(update_fields=[*fields, "upgraded_at"])
+        return flag, "upgraded"
+    return flag, "kept"
 
 
 def _raise_alerts(adm: Administration, result: instruments.ScoreResult) -> list[SafetyAlert]:
-    alerts = []
-    at = now()
-    for kind, severity, reason in _safety_signals(result):
-        alerts.append(
-            SafetyAlert.objects.create(
-                clinic=adm.clinic,
-                patient=adm.patient,
-                administration=adm,
-                kind=kind,
-                severity=severity,
-                reason=reason[:300],
-                created_at=at,
-            )
-        )
-    if alerts:
-        open_flag = RiskFlag.objects.filter(patient=adm.patient, cleared_at__isnull=True).exists()
-        if not open_flag:
-            try:
-                with transaction.atomic():
-                    RiskFlag.objects.create(
-                        clinic=adm.clinic,
-                        patient=adm.patient,
-                        raised_by_alert=alerts[0],
-                        raised_at=at,
-                        reason=alerts[0].reason,
-                    )
-            except IntegrityError:  # another submission raised it at the same moment
-                pass
-        from ketaflow.measures import tasks
+    """The safety alert of one scored questionnaire (at most one, at the urgency of its
+    worst endorsed answer) and the patient's risk flag raised or upgraded to match."""
+    signal = _safety_signal(adm, result)
+    if signal is None:
+        return []
+    top, reason = signal
+    alert = SafetyAlert.objects.create(
+        clinic=adm.clinic,
+        patient=adm.patient,
+        administration=adm,
+        kind=SafetyAlert.Kind.SUICIDALITY,
+        severity=top.urgency,
+        reason=reason,
+        created_at=now(),
+    )
+    flag, change = _raise_or_upgrade_flag(adm, alert)
+    alert.flag_change = (flag.pk, change)
+    from ketaflow.measures import tasks
 
-        for alert in alerts:
-            tasks.notify_alert.enqueue(alert.pk)
-    return alerts
+    tasks.notify_alert.enqueue(alert.pk)
+    return [alert]
+
+
+def _flag_detail(alerts: list[SafetyAlert]) -> dict:
+    """What the alert did to the risk flag, for the audit event of the same write."""
+    changes = [
+        {"id": a.flag_change[0], "change": a.flag_change[1]}
+        for a in alerts
+        if hasattr(a, "flag_change")
+    ]
+    return {"flag_changes": changes} if changes else {}
 
 
 def resolve_plan(patient, plan, field: str = "plan"):
@@ -177,8 +241,18 @@ def _store(
     link=None,
     taken_at=None,
     plan_id: int | None = None,
+    context=None,
 ) -> Administration:
     inst = instruments.get(code)
+    if context is not None:
+        from django.contrib.contenttypes.models import ContentType
+
+        context_fields = {
+            "context_type": ContentType.objects.get_for_model(context),
+            "context_id": context.pk,
+        }
+    else:
+        context_fields = {}
     return Administration.objects.create(
         clinic=patient.clinic,
         patient=patient,
@@ -195,6 +269,7 @@ def _store(
         link=link,
         taken_at=taken_at or now(),
         plan_id=plan_id,
+        **context_fields,
     )
 
 
@@ -246,9 +321,54 @@ def record_administration(
             "total": result.total,
             "plan": plan.pk if plan else None,
             "alerts": [a.pk for a in alerts],
+            **_flag_detail(alerts),
         },
     )
     return adm
+
+
+def record_prescreen(
+    *, patient, actor, instrument: str, answers: dict, taken_at: datetime.datetime, context
+) -> tuple[Administration, list[SafetyAlert]]:
+    """Store the questionnaire a person answered on a consultation request's pre-screen as a
+    scored administration of the patient it became (source "prescreen", dated when the
+    request was sent, ``context`` = the request), and raise its safety alert and risk flag
+    like any self-report.
+
+    Called by intake's conversion of the request, inside that conversion's transaction
+    (the caller has checked its permission, ``intake.manage``): one audit event, for the
+    administration."""
+    if transaction.get_connection().in_atomic_block is False:
+        raise RuntimeError("record_prescreen must run inside the conversion's transaction")
+    result = score_answers(instrument, answers, patient.clinic)
+    inst = instruments.get(instrument)
+    adm = _store(
+        patient=patient,
+        code=inst.code,
+        result=result,
+        source=Administration.Source.PRESCREEN,
+        entered_by=None,
+        taken_at=taken_at,
+        context=context,
+    )
+    alerts = _raise_alerts(adm, result)
+    audit.record(
+        action="create",
+        clinic=patient.clinic,
+        actor=actor,
+        patient=patient,
+        obj=adm,
+        detail={
+            "instrument": inst.code,
+            "version": inst.version,
+            "total": result.total,
+            "from": "consultation request pre-screen",
+            "request": context.pk,
+            "alerts": [a.pk for a in alerts],
+            **_flag_detail(alerts),
+        },
+    )
+    return adm, alerts
 
 
 # ---------------------------------------------------------------------------- patient links
@@ -446,6 +566,7 @@ def submit_link(*, link: PatientLink) -> tuple[list[Administration], list[Safety
             "submitted": link.instruments,
             "administrations": [a.pk for a in administrations],
             "alerts": [a.pk for a in alerts],
+            **_flag_detail(alerts),
         },
     )
     return administrations, alerts

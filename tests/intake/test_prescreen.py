@@ -1,3 +1,4 @@
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -62,3 +63,20 @@ def test_examples():
     )
     urgent = summarise(base, phq9_item9=1)
     assert urgent.urgent and urgent.level == REVIEW
+
+
+@pytest.mark.parametrize(("item9", "urgency"), [(1, "same day"), (2, "urgent"), (3, "immediate")])
+def test_item9_reason_gives_the_urgency_of_the_suicidality_table(item9, urgency):
+    """The queue's urgent mark and its reason come from the same table as the chart's
+    alerts, and say that converting the request flags the patient."""
+    base = {
+        "seeking": ["depression"],
+        "diagnosed_depression": "yes",
+        "antidepressants_tried": 3,
+        "antidepressant_helped": "no",
+    }
+    result = summarise(base, phq9_item9=item9)
+    reason = next(r for r in result.reasons if "item 9" in r)
+    assert result.urgent and f"answered {item9}" in reason and f": {urgency}," in reason
+    assert "risk flag" in reason
+    assert not summarise(base, phq9_item9=0).urgent

@@ -139,8 +139,8 @@ def test_clinician_entered_item9_raises_alert_flag_and_emails_prescriber_and_on_
         patient=patient, actor=staff["therapist"], instrument="phq9", answers=phq9(1, item9=1)
     )
     alert = SafetyAlert.objects.get()
-    assert (alert.kind, alert.severity, alert.administration) == ("suicidality", "flag", adm)
-    assert "item 9 answered 1" in alert.reason
+    assert (alert.kind, alert.severity, alert.administration) == ("suicidality", "same_day", adm)
+    assert "item 9 (" in alert.reason and "answered 1 (Several days)" in alert.reason
     flag = RiskFlag.objects.get()
     assert flag.patient == patient and flag.cleared_at is None and flag.raised_by_alert == alert
     assert len(mailoutbox) == 1
@@ -154,14 +154,16 @@ def test_clinician_entered_item9_raises_alert_flag_and_emails_prescriber_and_on_
 @pytest.mark.parametrize(
     ("answers", "expected"),
     [
-        ({"1": "yes", "2": "no", "6": "no"}, []),  # low risk: no alert
+        ({"1": "no", "2": "no", "6": "no"}, []),  # no yes: no alert
+        # low risk (item 1 only) still reaches a clinician, the same day
+        ({"1": "yes", "2": "no", "6": "no"}, [("suicidality", "same_day")]),
         (
             {"1": "yes", "2": "yes", "3": "yes", "4": "no", "5": "no", "6": "no"},
-            [("cssrs-risk", "moderate"), ("suicidality", "flag")],
+            [("suicidality", "urgent")],
         ),
         (
             {"1": "no", "2": "no", "6": "yes", "6b": "yes"},
-            [("cssrs-risk", "high"), ("suicidality", "high")],
+            [("suicidality", "immediate")],
         ),
     ],
 )

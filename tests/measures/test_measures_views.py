@@ -110,10 +110,10 @@ def test_risk_flag_banner_on_every_chart_page_until_cleared(clinic, staff, patie
     )
     for tab in ("", "measures/", "notes/", "activity/"):
         text = client.get(f"/patients/{patient.pk}/{tab}").content.decode()
-        assert "Risk flag: suicidality." in text, tab
+        assert "Risk flag: suicidality, same day." in text, tab
     adm = Administration.objects.get()
     assert (
-        "Risk flag: suicidality."
+        "Risk flag: suicidality, same day."
         in client.get(f"/measures/administrations/{adm.pk}/").content.decode()
     )
     # Acknowledge from the alert list, then clear with a documented action.
@@ -130,7 +130,7 @@ def test_risk_flag_banner_on_every_chart_page_until_cleared(clinic, staff, patie
         {"action": "contacted", "note": "Phoned the patient; safe, plan in place"},
     )
     assert ok.status_code == 302
-    assert "Risk flag: suicidality." not in client.get(f"/patients/{patient.pk}/").content.decode()
+    assert "Risk flag: suicidality" not in client.get(f"/patients/{patient.pk}/").content.decode()
 
 
 def test_today_panel_lists_open_alerts(clinic, staff, patient, client_for):

@@ -43,6 +43,8 @@ class Item:
         asked is refused.
     required: must be answered whenever it is asked.
     scored: counts towards the total.
+    suicidality: the item asks about suicidal thoughts or behaviour; its endorsed answers
+        alert a clinician per ``suicidality.RULES`` (every such item must have a rule).
     """
 
     key: str
@@ -52,6 +54,7 @@ class Item:
     scored: bool = True
     loinc: str | None = None
     asked_if: tuple[str, int | str] | None = None
+    suicidality: bool = False
 
     # Derived lookups are computed once per (immutable) item: scoring runs them for every
     # answer of every stored questionnaire.

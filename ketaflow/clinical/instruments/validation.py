@@ -59,7 +59,9 @@ def _describe_values(item: Item) -> str:
     if item.is_yes_no:
         return "yes or no"
     values = [v for v in item.values if isinstance(v, int)]
-    return f"a whole number from {min(values)} to {max(values)}"
+    words = [f"{o.value!r} ({o.label})" for o in item.options if isinstance(o.value, str)]
+    numbers = f"a whole number from {min(values)} to {max(values)}"
+    return " or ".join([numbers, *words])
 
 
 def normalise_value(item: Item, raw: Answer) -> int | str:
@@ -70,6 +72,9 @@ def normalise_value(item: Item, raw: Answer) -> int | str:
         if isinstance(raw, str) and raw.strip().lower() in (YES, NO):
             return raw.strip().lower()
         raise ScoringError(item.key, f"answer must be yes or no, got {raw!r}")
+    # A named option of a numeric item (WSAS item 1 "na", not applicable).
+    if isinstance(raw, str) and raw.strip().lower() in item.value_set:
+        return raw.strip().lower()
     # Numeric item.
     if isinstance(raw, int) and not isinstance(raw, bool):
         value = raw

@@ -48,7 +48,8 @@ def test_every_permitted_path(answers):
     r = score("cssrs", answers)
     assert r.risk == expected_risk(answers)
     assert r.total is None and r.severity is None
-    suicidal = any(answers.get(k) == "yes" for k in ("2", "3", "4", "5", "6"))
+    # Every yes reaches a clinician, item 1 (wish to be dead) included.
+    suicidal = any(answers.get(k) == "yes" for k in ("1", "2", "3", "4", "5", "6"))
     assert ("suicidality" in r.flags) is suicidal
     assert r.items == answers
 
@@ -70,9 +71,9 @@ def test_named_triage_examples(answers, risk):
     assert score("cssrs", answers).risk == risk
 
 
-def test_item1_alone_is_low_risk_without_suicidality_flag():
+def test_item1_alone_stays_low_risk_but_is_flagged_for_a_clinician():
     r = score("cssrs", {"1": "yes", "2": "no", "6": "no"})
-    assert (r.risk, r.flags) == ("low", ())
+    assert (r.risk, r.flags) == ("low", ("suicidality",))
 
 
 @pytest.mark.parametrize("key", ["3", "4", "5"])

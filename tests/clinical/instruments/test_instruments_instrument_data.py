@@ -43,7 +43,7 @@ STRUCTURE = {
     "qids-sr16": ("patient", 16, (0, 27), "item-names"),
     "pcl5": ("patient", 20, (0, 80), "published"),
     "madrs": ("clinician", 10, (0, 60), "item-names"),
-    "wsas": ("clinician", 5, (0, 40), "item-names"),
+    "wsas": ("patient", 5, (0, 40), "item-names"),
     "moaas": ("clinician", 1, (0, 5), "item-names"),
     "cadss": ("clinician", 23, (0, 92), "item-names"),
     "bprs-positive": ("clinician", 4, (0, 24), "item-names"),
@@ -139,7 +139,11 @@ def test_item_keys_are_published_numbers(code):
 def test_scored_item_option_values(code):
     inst = get(code)
     for item in inst.scored_items:
-        assert list(item.values) == ITEM_VALUES[code], item.key
+        numbers = [v for v in item.values if isinstance(v, int)]
+        assert numbers == ITEM_VALUES[code], item.key
+        # Only WSAS item 1 has a named (not applicable) answer besides its numbers.
+        named = [v for v in item.values if not isinstance(v, int)]
+        assert named == (["na"] if (code, item.key) == ("wsas", "1") else []), item.key
 
 
 @pytest.mark.parametrize("code", sorted(ITEM_VALUES))
@@ -152,7 +156,7 @@ def test_score_range_matches_item_maxima(code):
     elif code == "who5":
         assert hi == 4 * 5 * 5  # raw 0-25 × 4
     else:
-        assert hi == sum(max(i.values) for i in inst.scored_items)
+        assert hi == sum(max(v for v in i.values if isinstance(v, int)) for i in inst.scored_items)
 
 
 @pytest.mark.parametrize("code", EXPECTED_CODES)

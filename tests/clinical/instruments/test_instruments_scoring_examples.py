@@ -14,7 +14,7 @@ def fill(code, total, skip=()):
     for item in inst.scored_items:
         if item.key in skip:
             continue
-        v = min(left, max(item.values))
+        v = min(left, max(x for x in item.values if isinstance(x, int)))
         answers[item.key] = v
         left -= v
     assert left == 0, "total too large for this instrument"
@@ -135,7 +135,7 @@ def test_qids_example_domains_take_the_highest_item():
     answers = {
         "1": 1, "2": 3, "3": 0, "4": 2,  # sleep = 3
         "5": 2,  # sad mood
-        "6": 1, "7": 0, "8": 2, "9": 0,  # appetite/weight = 2
+        "7": 1, "8": 2,  # appetite/weight = 2 (one answer of each pair 6/7, 8/9)
         "10": 1, "11": 2, "12": 0, "13": 1, "14": 3,
         "15": 1, "16": 2,  # psychomotor = 2
     }  # fmt: skip
@@ -157,7 +157,7 @@ def test_qids_example_domains_take_the_highest_item():
 
 
 def test_qids_all_items_max_is_27_not_48():
-    r = score("qids-sr16", {str(k): 3 for k in range(1, 17)})
+    r = score("qids-sr16", {str(k): 3 for k in range(1, 17) if k not in (7, 9)})
     assert r.total == 27
     assert r.severity == "very severe"
     assert r.flags == ("suicidality",)
@@ -171,17 +171,33 @@ def test_qids_one_appetite_and_one_weight_item_is_enough():
     assert r.subscores["appetite_weight"] == 2
 
 
-def test_qids_needs_at_least_one_appetite_weight_item():
+def test_qids_needs_an_appetite_and_a_weight_item():
     answers = {str(k): 0 for k in range(1, 17) if k not in (6, 7, 8, 9)}
     with pytest.raises(ScoringError) as exc:
         score("qids-sr16", answers)
     assert exc.value.item == "6"
+    assert "6/7" in exc.value.message
+    with pytest.raises(ScoringError) as exc:
+        score("qids-sr16", answers | {"7": 1})
+    assert exc.value.item == "8"
+    assert "8/9" in exc.value.message
+
+
+@pytest.mark.parametrize(("pair", "other"), [(("6", "7"), "8"), (("8", "9"), "6")])
+def test_qids_refuses_both_answers_of_a_pair(pair, other):
+    """The form asks for either 6 or 7 (not both) and either 8 or 9 (not both)."""
+    answers = {str(k): 0 for k in range(1, 17) if k not in (6, 7, 8, 9)}
+    answers |= {pair[0]: 1, pair[1]: 2, other: 0}
+    with pytest.raises(ScoringError) as exc:
+        score("qids-sr16", answers)
+    assert exc.value.item == pair[1]
+    assert f"{pair[0]}/{pair[1]}" in exc.value.message and "not both" in exc.value.message
 
 
 def qids_with_total(total):
     """Answers whose domain sum is `total`: one item per domain carries the score."""
     reps = ["1", "5", "6", "10", "11", "12", "13", "14", "15"]
-    answers = {str(k): 0 for k in range(1, 17)}
+    answers = {str(k): 0 for k in range(1, 17) if k not in (7, 9)}
     left = total
     for key in reps:
         v = min(left, 3)
@@ -213,7 +229,7 @@ def test_qids_band_edges(total, band):
 
 @pytest.mark.parametrize(("item12", "flagged"), [(0, False), (1, True), (3, True)])
 def test_qids_item12_flags_suicidality(item12, flagged):
-    answers = {str(k): 0 for k in range(1, 17)} | {"12": item12}
+    answers = {str(k): 0 for k in range(1, 17) if k not in (7, 9)} | {"12": item12}
     assert ("suicidality" in score("qids-sr16", answers).flags) is flagged
 
 
@@ -345,6 +361,22 @@ def test_madrs_suicidal_thoughts_flag(item10, flagged):
 def test_wsas_band_edges(total, band):
     r = score("wsas", fill("wsas", total))
     assert (r.total, r.severity) == (total, band)
+
+
+@pytest.mark.parametrize(("rest", "total", "band"), [(0, 0, "subclinical"), (8, 32, "moderately severe or worse"), (2, 8, "subclinical"), (3, 12, "significant impairment")])  # fmt: skip
+def test_wsas_item1_not_applicable_totals_the_answered_items(rest, total, band):
+    """Mundt et al. 2002: the total is the sum of the rated items; item 1 'not applicable'
+    (retired or not working for reasons unrelated to the problem) adds nothing."""
+    r = score("wsas", {"1": "na", **{str(k): rest for k in range(2, 6)}})
+    assert (r.total, r.severity, r.items["1"]) == (total, band, "na")
+    assert any("not applicable" in n for n in r.notes)
+
+
+def test_wsas_is_self_report_and_only_item1_may_be_not_applicable():
+    assert get("wsas").respondent == "patient"
+    with pytest.raises(ScoringError) as exc:
+        score("wsas", {"1": 0, "2": "na", "3": 0, "4": 0, "5": 0})
+    assert exc.value.item == "2"
 
 
 # --- MOAA/S, CADSS, BPRS -----------------------------------------------------

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from .. import suicidality
 from ..model import NO, YES, YES_NO, Instrument, Item
 from ..validation import ScoreResult
 
@@ -36,13 +37,21 @@ INSTRUMENT = Instrument(
             "Have you wished you were dead or wished you could go to sleep and not wake up?",
             YES_NO,
             scored=False,
+            suicidality=True,
         ),
-        Item("2", "Have you actually had any thoughts of killing yourself?", YES_NO, scored=False),
+        Item(
+            "2",
+            "Have you actually had any thoughts of killing yourself?",
+            YES_NO,
+            scored=False,
+            suicidality=True,
+        ),
         Item(
             "3",
             "Have you been thinking about how you might do this?",
             YES_NO,
             scored=False,
+            suicidality=True,
             asked_if=("2", YES),
         ),
         Item(
@@ -50,6 +59,7 @@ INSTRUMENT = Instrument(
             "Have you had these thoughts and had some intention of acting on them?",
             YES_NO,
             scored=False,
+            suicidality=True,
             asked_if=("2", YES),
         ),
         Item(
@@ -58,6 +68,7 @@ INSTRUMENT = Instrument(
             "Do you intend to carry out this plan?",
             YES_NO,
             scored=False,
+            suicidality=True,
             asked_if=("2", YES),
         ),
         Item(
@@ -66,12 +77,14 @@ INSTRUMENT = Instrument(
             "to end your life?",
             YES_NO,
             scored=False,
+            suicidality=True,
         ),
         Item(
             "6b",
             "If yes: was this within the past 3 months?",
             YES_NO,
             scored=False,
+            suicidality=True,
             asked_if=("6", YES),
         ),
     ),
@@ -105,10 +118,9 @@ def triage(items: Mapping[str, int | str]) -> str:
 
 
 def interpret(items: Mapping[str, int | str], settings: Mapping[str, int]) -> ScoreResult:
-    flags: list[str] = []
-    # Any yes to questions 2-6 (6b is only asked after a yes to 6).
-    if any(items.get(k) == YES for k in ("2", "3", "4", "5", "6", "6b")):
-        flags.append("suicidality")
+    # Any yes, item 1 included: its risk band stays "low" but it reaches a clinician
+    # (suicidality.RULES gives each yes its urgency).
+    flags = suicidality.flags(INSTRUMENT.code, items)
     return ScoreResult(
         instrument=INSTRUMENT.code,
         total=None,

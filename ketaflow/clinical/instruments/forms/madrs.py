@@ -7,13 +7,14 @@ Total 0-60. Bands: 0-6 normal, 7-19 mild, 20-34 moderate, 35-60 severe.
 Response: at least 50% fall. Remission: 10 or less by default; esketamine trials
 used 12 or less, so the remission cut-off is a clinic setting.
 No LOINC code: the total uses the local code "ketaflow-madrs-total".
-Item 10 (suicidal thoughts) above 0 raises the suicidality flag.
+Item 10 (suicidal thoughts) above 0 raises the suicidality flag (urgency: suicidality.RULES).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
+from .. import suicidality
 from ..model import Band, Cutoff, Instrument, Item, numeric_options
 from ..validation import ScoreResult, sum_scored
 
@@ -40,7 +41,9 @@ INSTRUMENT = Instrument(
     respondent="clinician",
     recall_period=None,
     stem=None,
-    items=tuple(Item(str(n), name, OPTIONS) for n, name in enumerate(_NAMES, start=1)),
+    items=tuple(
+        Item(str(n), name, OPTIONS, suicidality=n == 10) for n, name in enumerate(_NAMES, start=1)
+    ),
     wording="item-names",
     score_range=(0, 60),
     bands=(
@@ -74,9 +77,7 @@ INSTRUMENT = Instrument(
 
 def interpret(items: Mapping[str, int | str], settings: Mapping[str, int]) -> ScoreResult:
     total = sum_scored(INSTRUMENT, items)
-    flags: list[str] = []
-    if items["10"] != 0:  # suicidal thoughts
-        flags.append("suicidality")
+    flags = suicidality.flags(INSTRUMENT.code, items)  # item 10 above 0
     return ScoreResult(
         instrument=INSTRUMENT.code,
         total=total,

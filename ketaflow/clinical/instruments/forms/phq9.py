@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from .. import suicidality
 from ..model import Band, ChangeThreshold, Cutoff, Instrument, Item, Option
 from ..validation import ScoreResult, sum_scored
 
@@ -67,6 +68,7 @@ INSTRUMENT = Instrument(
             "Thoughts that you would be better off dead or of hurting yourself in some way",
             OPTIONS,
             loinc="44260-8",
+            suicidality=True,
         ),
         Item("difficulty", DIFFICULTY_TEXT, DIFFICULTY_OPTIONS, required=False, scored=False),
     ),
@@ -99,9 +101,8 @@ INSTRUMENT = Instrument(
 
 def interpret(items: Mapping[str, int | str], settings: Mapping[str, int]) -> ScoreResult:
     total = sum_scored(INSTRUMENT, items)
-    flags: list[str] = []
-    if items["9"] != 0:  # item 9 above 0: same-day clinician follow-up
-        flags.append("suicidality")
+    # Item 9 above 0: at least same-day clinician follow-up (suicidality.RULES).
+    flags = suicidality.flags(INSTRUMENT.code, items)
     return ScoreResult(
         instrument=INSTRUMENT.code,
         total=total,

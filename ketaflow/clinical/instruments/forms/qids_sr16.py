@@ -15,21 +15,30 @@ Bands: 0-5 none, 6-10 mild, 11-15 moderate, 16-20 severe, 21-27 very severe.
 Remission: 5 or less. Response: at least 50% fall. Item 12 above 0 is a
 suicidality signal.
 
-Decision where the reference is silent: the paper form has the patient answer
-only one appetite item and one weight item, so items 6-9 are each optional; at
-least one of them must be answered for the appetite/weight domain to be scored.
+The published form asks for one answer of each pair: "Please complete either 6 or 7
+(not both)" (decreased or increased appetite) and "either 8 or 9 (not both)" (decreased
+or increased weight) (Rush et al. 2003, the QIDS-SR16 form). Items 6-9 are therefore
+each optional, and an answer set must hold exactly one of 6/7 and exactly one of 8/9:
+both of a pair, or neither, is refused naming the pair. The appetite/weight domain is
+still the highest of the answered items 6-9 (published scoring).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
+from .. import suicidality
 from ..model import Band, Cutoff, Instrument, Item, numeric_options
 from ..validation import ScoreResult, ScoringError
 
 OPTIONS = numeric_options(0, 3)
 
 APPETITE_WEIGHT_ITEMS = ("6", "7", "8", "9")
+# (first, second, what the pair asks about): answer exactly one of each pair.
+PAIRS: tuple[tuple[str, str, str], ...] = (
+    ("6", "7", "decreased or increased appetite"),
+    ("8", "9", "decreased or increased weight"),
+)
 
 # domain name -> items whose highest value is the domain score
 DOMAINS: dict[str, tuple[str, ...]] = {
@@ -72,7 +81,13 @@ INSTRUMENT = Instrument(
     recall_period="past 7 days",
     stem=None,
     items=tuple(
-        Item(key, name, OPTIONS, required=key not in APPETITE_WEIGHT_ITEMS)
+        Item(
+            key,
+            name,
+            OPTIONS,
+            required=key not in APPETITE_WEIGHT_ITEMS,
+            suicidality=key == "12",
+        )
         for key, name in _NAMES.items()
     ),
     wording="item-names",
@@ -96,7 +111,8 @@ INSTRUMENT = Instrument(
     remission=Cutoff(5, inclusive=True, text="total 5 or less"),
     notes=(
         "Answer each item with the number (0-3) of the statement chosen on the paper form.",
-        "Items 6-9 (appetite/weight): answer at least one; the domain is the highest answered.",
+        "Items 6-9 (appetite/weight): answer either 6 or 7 (not both) and either 8 or 9 "
+        "(not both); the domain is the highest answered.",
     ),
 )
 
@@ -110,13 +126,22 @@ def domain_scores(items: Mapping[str, int | str]) -> dict[str, int]:
 
 
 def interpret(items: Mapping[str, int | str], settings: Mapping[str, int]) -> ScoreResult:
-    if not any(k in items for k in APPETITE_WEIGHT_ITEMS):
-        raise ScoringError("6", "missing: answer at least one of items 6-9 (appetite/weight)")
+    for first, second, what in PAIRS:
+        if first in items and second in items:
+            raise ScoringError(
+                second,
+                f"answer either item {first} or item {second} ({what}), not both: the form "
+                f"asks for one answer of the pair {first}/{second}",
+            )
+        if first not in items and second not in items:
+            raise ScoringError(
+                first,
+                f"missing: answer either item {first} or item {second} ({what}), one of the "
+                f"pair {first}/{second}",
+            )
     domains = domain_scores(items)
     total = sum(domains.values())
-    flags: list[str] = []
-    if items["12"] != 0:
-        flags.append("suicidality")
+    flags = suicidality.flags(INSTRUMENT.code, items)  # item 12 above 0
     return ScoreResult(
         instrument=INSTRUMENT.code,
         total=total,
