@@ -218,8 +218,8 @@ def open_session(*, appointment, actor) -> TreatmentSession:
         raise AlreadyDone(
             {
                 "appointment": [
-                    "This visit is already checked in (session "
-                    f"{opened.pk}, {_fmt(opened.opened_by, opened.opened_at, appointment.clinic)})."
+                    f"This visit already has a session ({opened.pk}): checked in by "
+                    f"{_fmt(opened.opened_by, opened.opened_at, appointment.clinic)}."
                 ]
             }
         )
