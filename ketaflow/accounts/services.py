@@ -179,7 +179,7 @@ def password_reset_completed(*, user: User) -> None:
     calendar-feed tokens and the recovery codes (new ones are issued and shown once at the
     next two-step sign-in with the authenticator app). The authenticator itself stays.
     """
-    user = User.objects.select_for_update().get(pk=user.pk)
+    user = User.objects.select_for_update(no_key=True, of=("self",)).get(pk=user.pk)
     unlocked = LoginFailure.objects.filter(email=user.email).delete()[0] > 0
     User.objects.filter(pk=user.pk).update(session_epoch=F("session_epoch") + 1)
     revoked = _revoke_credentials(user, reason="password-reset")
@@ -441,7 +441,9 @@ def add_member(
 def withdraw_invitation(*, actor: User, invitation: Invitation) -> None:
     """The clinic takes back an invitation that has not been answered."""
     require_permission(actor, "users.manage", invitation.clinic)
-    invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
+    invitation = Invitation.objects.select_for_update(no_key=True, of=("self",)).get(
+        pk=invitation.pk
+    )
     if not invitation.is_open:
         raise ValidationError({"invitation": ["This invitation was answered or has expired."]})
     invitation.expires_at = timezone.now()
@@ -471,7 +473,9 @@ def open_invitations(user: User):
 @transaction.atomic
 def answer_invitation(*, user: User, invitation: Invitation, accept: bool) -> Membership | None:
     """The invited person accepts (a membership with the offered roles) or declines."""
-    invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
+    invitation = Invitation.objects.select_for_update(no_key=True, of=("self",)).get(
+        pk=invitation.pk
+    )
     if invitation.email != user.email:
         raise PermissionDenied("This invitation is for someone else.")
     if not invitation.is_open:

@@ -143,7 +143,7 @@ def _raise_or_upgrade_flag(adm: Administration, alert: SafetyAlert) -> tuple[Ris
         "worst_at": adm.taken_at,
     }
     flag = (
-        RiskFlag.objects.select_for_update()
+        RiskFlag.objects.select_for_update(no_key=True, of=("self",))
         .filter(patient=adm.patient, cleared_at__isnull=True)
         .first()
     )
@@ -159,7 +159,7 @@ def _raise_or_upgrade_flag(adm: Administration, alert: SafetyAlert) -> tuple[Ris
                 )
             return flag, "raised"
         except IntegrityError:  # another submission raised it at the same moment
-            flag = RiskFlag.objects.select_for_update().get(
+            flag = RiskFlag.objects.select_for_update(no_key=True, of=("self",)).get(
                 patient=adm.patient, cleared_at__isnull=True
             )
     if suicidality.rank(alert.severity) > suicidality.rank(flag.urgency):
