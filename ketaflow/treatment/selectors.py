@@ -341,7 +341,12 @@ def note_text(s: TreatmentSession) -> str:
             if a.acknowledged_at
             else "NOT acknowledged"
         )
-        lines.append(f"Alert {_local(a.created_at, clinic)}: {a.message} ({ack})")
+        if a.status == SessionAlert.Status.RESOLVED:
+            ack = f"resolved {_local(a.acknowledged_at, clinic)}: {a.note}"
+        elif a.recheck_missed_at:
+            ack += f"; recheck missed, escalated {_local(a.recheck_missed_at, clinic)}"
+        label = a.label[0] + a.label[1:].lower()  # "Alert", "Alert (unconfirmed)", "Resolved"
+        lines.append(f"{label} {_local(a.created_at, clinic)}: {a.message} ({ack})")
     for m in v.measures:
         lines.append(f"{m.instrument.upper()} ({m.timing}-dose) {_local(m.at, clinic)}: {m.total}")
     for e in v.events:
