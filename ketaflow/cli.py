@@ -1,6 +1,6 @@
 """The ``ketaflow`` console command: a thin wrapper over Django management commands.
 
-Pure clinical commands (score, eligibility, dose, pk) run without Django or a database.
+Pure clinical commands (score, eligibility, dose, pk, vitals) run without Django or a database.
 """
 
 import importlib
@@ -13,6 +13,7 @@ PURE = {
     "eligibility": "ketaflow.clinical.eligibility",
     "dose": "ketaflow.clinical.dosing",
     "pk": "ketaflow.clinical.pk.cli",
+    "vitals": "ketaflow.clinical.vitals",
 }
 
 USAGE = """usage: ketaflow COMMAND [ARGS]
@@ -32,6 +33,7 @@ USAGE = """usage: ketaflow COMMAND [ARGS]
   eligibility   ketaflow eligibility check CASE.json
   dose          ketaflow dose --route iv-ketamine --weight-kg 70 --mg-per-kg 0.5 --minutes 40
   pk            ketaflow pk simulate|population|validate ...
+  vitals        ketaflow vitals evaluate SERIES.json  (alerts and next due reading, JSON)
   (any other Django management command, e.g. migrate, createsuperuser)
 """
 

@@ -51,6 +51,22 @@ class Quantity(Schema):
     unit: str = Field(..., description="UCUM unit")
 
 
+class FindingOut(Schema):
+    code: str = Field(..., description="Rule, e.g. bp_high, hr_high, spo2_low, sbp_low")
+    level: str = Field(..., description="alert, recheck or info")
+    message: str
+    confirmed: bool | None = Field(
+        None, description="Alerts only: false while unconfirmed (recheck due by recheck_by)"
+    )
+    recheck_by: datetime.datetime | None = None
+    resolves: bool = False
+
+
+class DueOut(Schema):
+    due_at: datetime.datetime
+    reason: str
+
+
 class VitalOut(Schema):
     id: int
     at: datetime.datetime
@@ -58,9 +74,15 @@ class VitalOut(Schema):
     observations: list[Quantity]
     alerts: list[str] = []
     prompts: list[str] = []
+    findings: list[FindingOut] = []
+    next_due: DueOut | None = None
 
 
-def _vital(v) -> dict:
+def _findings(findings) -> list[dict]:
+    return [f.as_json() for f in findings]
+
+
+def _vital(v, findings=None, due=None) -> dict:
     obs = []
     for name in rules.MEASURES:
         value = getattr(v, name)
@@ -74,6 +96,8 @@ def _vital(v) -> dict:
         "observations": obs,
         "alerts": [a.message for a in getattr(v, "raised", [])],
         "prompts": [f.message for f in getattr(v, "findings", []) if f.kind == "recheck"],
+        "findings": _findings(getattr(v, "findings", []) if findings is None else findings),
+        "next_due": due.as_json() if due is not None else None,
     }
 
 
@@ -121,6 +145,12 @@ class SessionAlertOut(Schema):
     action: str
     note: str
     escalated_at: datetime.datetime | None
+    status: str = Field(
+        ..., description="confirmed, unconfirmed (recheck due by recheck_by) or resolved"
+    )
+    recheck_by: datetime.datetime | None
+    recheck_reading_id: int | None
+    recheck_missed_at: datetime.datetime | None
 
 
 class AckIn(Schema):
@@ -282,7 +312,7 @@ def _detail(s) -> dict:
         predose_problems=v.predose,
         discharge_unmet=v.unmet,
         next_reading_due=v.due.at if v.due else None,
-        vitals=[_vital(r) for r in v.vitals],
+        vitals=[_vital(r, *v.findings[r.pk]) for r in v.vitals],
         alerts=v.alerts,
     )
     return out
@@ -432,7 +462,7 @@ def record_vitals(request, session_id: bounds.Id, body: VitalIn):
     v = _signed_guard(
         services.record_vitals, session=s, actor=request.user, values=body.values(), at=body.at
     )
-    return Status(201, _vital(v))
+    return Status(201, _vital(v, v.findings, _due_after(s, v)))
 
 
 @router.post(
@@ -447,7 +477,7 @@ def record_vitals_batch(request, session_id: bounds.Id, body: BatchIn):
     stored = _signed_guard(
         services.record_vitals_batch, session=s, actor=request.user, readings=readings
     )
-    return Status(201, [_vital(v) for v in stored])
+    return Status(201, [_vital(v, v.findings, _due_after(s, v)) for v in stored])
 
 
 @router.get(
@@ -459,7 +489,18 @@ def list_vitals(request, session_id: bounds.Id):
     clinic = api_require(request, "chart.view")
     s = _session(request, clinic, session_id)
     audit.record_read(request, patient=s.patient, obj=s, detail={"vitals": True})
-    return [_vital(v) for v in s.vitals.order_by("at", "id")]
+    vit = list(s.vitals.order_by("at", "id"))
+    result = selectors.series(s, vit, services.settings_for(clinic).as_rules())
+    return [_vital(v, r.findings, r.due) for v, r in zip(vit, result.readings, strict=True)]
+
+
+def _due_after(s, entry):
+    """The next due reading after ``entry`` by the series function (after the write)."""
+    vit = list(s.vitals.order_by("at", "id"))
+    result = selectors.series(s, vit, services.settings_for(s.clinic).as_rules())
+    return next(
+        (r.due for v, r in zip(vit, result.readings, strict=True) if v.pk == entry.pk), None
+    )
 
 
 # ---------------------------------------------------------------------------- events

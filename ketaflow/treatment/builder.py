@@ -49,10 +49,10 @@ def build(appointment, *, to: str, nurse, prescriber, dose_start=None, high_read
     """A session opened from ``appointment`` and charted up to state ``to`` (one of ORDER, or
     "cancelled"). ``dose_start`` defaults to a time that makes the state plausible now."""
     now = services.now()
-    s = services.open_session(appointment=appointment, actor=nurse)
     if to == S.CHECKED_IN:
-        return s
-    esk = s.route == dosing.ESKETAMINE
+        return services.open_session(appointment=appointment, actor=nurse)
+    version = appointment.plan.current if appointment.plan_id else None
+    esk = (version.route if version else appointment.type.route) == dosing.ESKETAMINE
     target = ORDER.index(to) if to in ORDER else 1
     if dose_start is None:
         minutes = {2: 15, 3: 45 if not esk else 50, 4: 75, 5: 130, 6: 135, 7: 140}.get(target, 20)
@@ -61,6 +61,9 @@ def build(appointment, *, to: str, nurse, prescriber, dose_start=None, high_read
         if esk and target == 2:
             minutes = 3
         dose_start = now - datetime.timedelta(minutes=minutes)
+    # Checked in before the baseline reading (a reading cannot be timed before the check-in).
+    with services.charted_as_of(min(now, dose_start - datetime.timedelta(minutes=10))):
+        s = services.open_session(appointment=appointment, actor=nurse)
     services.save_pre_assessment(
         session=s,
         actor=nurse,

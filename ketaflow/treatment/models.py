@@ -27,6 +27,9 @@ class TreatmentSettings(models.Model):
     )
     spo2_min = models.PositiveIntegerField(default=rules.DEFAULTS.spo2_min)
     resp_rate_min = models.PositiveIntegerField(default=rules.DEFAULTS.resp_rate_min)
+    systolic_min = models.PositiveIntegerField(default=rules.DEFAULTS.systolic_min)
+    heart_rate_min = models.PositiveIntegerField(default=rules.DEFAULTS.heart_rate_min)
+    resp_rate_max = models.PositiveIntegerField(default=rules.DEFAULTS.resp_rate_max)
     systolic_rise = models.PositiveIntegerField(default=rules.DEFAULTS.systolic_rise)
     diastolic_rise = models.PositiveIntegerField(default=rules.DEFAULTS.diastolic_rise)
     predose_systolic_max = models.PositiveIntegerField(default=rules.DEFAULTS.predose_systolic_max)
@@ -213,6 +216,11 @@ class VitalSign(ClinicOwned):
 
 
 class SessionAlert(ClinicOwned):
+    class Status(models.TextChoices):
+        CONFIRMED = "confirmed", "Confirmed"
+        UNCONFIRMED = "unconfirmed", "Unconfirmed: recheck due"
+        RESOLVED = "resolved", "Resolved by a normal recheck"
+
     class Action(models.TextChoices):
         RATE_REDUCED = "rate_reduced", "Rate reduced"
         PAUSED = "paused", "Infusion paused"
@@ -235,6 +243,14 @@ class SessionAlert(ClinicOwned):
     note = models.TextField(blank=True)
     escalated_at = models.DateTimeField(null=True, blank=True)
     escalated_to = models.JSONField(default=list, blank=True)
+    # A reading beyond a severe limit raises the alert at once, unconfirmed; the recheck
+    # (due by ``recheck_by``) confirms it or, within limits, resolves it.
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.CONFIRMED)
+    recheck_by = models.DateTimeField(null=True, blank=True)
+    recheck_reading = models.ForeignKey(
+        VitalSign, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    recheck_missed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["created_at", "id"]
@@ -243,6 +259,19 @@ class SessionAlert(ClinicOwned):
     @property
     def is_open(self) -> bool:
         return self.acknowledged_at is None
+
+    @property
+    def is_unconfirmed(self) -> bool:
+        return self.status == self.Status.UNCONFIRMED
+
+    @property
+    def label(self) -> str:
+        """What the chair board, the session page and Today print before the message."""
+        if self.status == self.Status.UNCONFIRMED:
+            return "ALERT (unconfirmed)"
+        if self.status == self.Status.RESOLVED:
+            return "RESOLVED"
+        return "ALERT"
 
 
 class AdministrationRecord(ClinicOwned):

@@ -163,14 +163,8 @@ def board(clinic, location=None, *, scope) -> list[BoardRow]:
     for s in sessions:
         vit = readings[s.pk]
         last = vit[-1] if vit else None
-        due = rules.next_due(
-            route=s.route,
-            readings=[v.at for v in vit],
-            dose_start=s.dose_started_at,
-            dose_end=s.dose_ended_at,
-            now=t,
-            settings=cfg,
-        )
+        result = series(s, vit, cfg, t)
+        due = result.due
         rows.append(
             BoardRow(
                 session=s,
@@ -182,20 +176,33 @@ def board(clinic, location=None, *, scope) -> list[BoardRow]:
                 due=due,
                 due_status=due.status(t) if due else "",
                 alerts=alerts[s.pk],
-                recheck=recheck_prompt(vit, cfg, t),
+                recheck=recheck_prompt(result, clinic.tz),
             )
         )
     return rows
 
 
-def recheck_prompt(vit: list[VitalSign], cfg, t) -> str:
-    """A pending 'repeat the reading' prompt from the latest reading, if any."""
-    if not vit:
+def series(s: TreatmentSession, vit: list[VitalSign], cfg, t=None) -> rules.SeriesResult:
+    """The session's readings through the one series function (clinical.vitals.evaluate_series):
+    findings per reading, pending rechecks and the next due reading (at ``t``)."""
+    readings = {v.pk: v.as_reading() for v in vit}
+    base = baseline_of(vit)
+    return rules.evaluate_series(
+        route=s.route,
+        dose_start=s.dose_started_at,
+        dose_end=s.dose_ended_at,
+        baseline=readings[base.pk] if base is not None else None,
+        readings=[readings[v.pk] for v in vit],
+        settings=cfg,
+        now=t,
+    )
+
+
+def recheck_prompt(result: rules.SeriesResult, tz) -> str:
+    """The pending recheck of an unconfirmed alert, if any, with its (local) time."""
+    if not result.pending or result.due is None:
         return ""
-    last = vit[-1]
-    findings = rules.evaluate(last.as_reading(), [v.as_reading() for v in vit[:-1]], None, cfg)
-    prompts = [f.message for f in findings if f.kind == "recheck"]
-    return " ".join(prompts)
+    return f"{result.due.reason}, by {result.due.at.astimezone(tz):%H:%M}."
 
 
 @dataclass
@@ -219,6 +226,8 @@ class SessionView:
     predose: list
     unmet: list
     settings: object
+    #: VitalSign pk -> (findings, next due after it) from the series function.
+    findings: dict = field(default_factory=dict)
 
 
 def session_view(s: TreatmentSession) -> SessionView:
@@ -230,16 +239,13 @@ def session_view(s: TreatmentSession) -> SessionView:
     cfg_row = settings_for(s.clinic)
     cfg = cfg_row.as_rules()
     t = now()
-    due = None
-    if s.is_active:
-        due = rules.next_due(
-            route=s.route,
-            readings=[v.at for v in vit],
-            dose_start=s.dose_started_at,
-            dose_end=s.dose_ended_at,
-            now=t,
-            settings=cfg,
-        )
+    result = series(s, vit, cfg, t)
+    due = result.due if s.is_active else None
+    # vit is in (at, id) order, the series function's order (a stable sort by time).
+    findings = {}
+    for v, r in zip(vit, result.readings, strict=True):
+        findings[v.pk] = (list(r.findings), r.due)
+        v.series_findings = list(r.findings)  # the flowsheet's Findings column
     open_count = sum(1 for a in alerts if a.is_open)
     note = one(s, "note")
     administration = one(s, "administration")
@@ -260,7 +266,7 @@ def session_view(s: TreatmentSession) -> SessionView:
         rems=rems_form,
         due=due,
         due_status=due.status(t) if due else "",
-        recheck=recheck_prompt(vit, cfg, t) if s.is_active else "",
+        recheck=recheck_prompt(result, s.clinic.tz) if s.is_active else "",
         predose=services.predose_problems(s, vit, measures)
         if s.state in (S.CHECKED_IN, S.PRE_ASSESSMENT)
         else [],
@@ -268,6 +274,7 @@ def session_view(s: TreatmentSession) -> SessionView:
         if s.state in (S.MONITORING, S.RECOVERY, S.READY)
         else [],
         settings=cfg_row,
+        findings=findings,
     )
 
 
@@ -334,7 +341,12 @@ def note_text(s: TreatmentSession) -> str:
             if a.acknowledged_at
             else "NOT acknowledged"
         )
-        lines.append(f"Alert {_local(a.created_at, clinic)}: {a.message} ({ack})")
+        if a.status == SessionAlert.Status.RESOLVED:
+            ack = f"resolved {_local(a.acknowledged_at, clinic)}: {a.note}"
+        elif a.recheck_missed_at:
+            ack += f"; recheck missed, escalated {_local(a.recheck_missed_at, clinic)}"
+        label = a.label[0] + a.label[1:].lower()  # "Alert", "Alert (unconfirmed)", "Resolved"
+        lines.append(f"{label} {_local(a.created_at, clinic)}: {a.message} ({ack})")
     for m in v.measures:
         lines.append(f"{m.instrument.upper()} ({m.timing}-dose) {_local(m.at, clinic)}: {m.total}")
     for e in v.events:

@@ -437,49 +437,120 @@ def _clean_vitals(values: dict) -> dict:
     return out
 
 
-def _store_reading(s, actor, values, at, cfg, vitals, open_rules) -> tuple[VitalSign, list]:
-    at = _when(at, session=s)
+def _vitals_when(value, s) -> datetime.datetime:
+    """A reading's time: not before the check-in (a reading taken earlier, in the waiting room,
+    is charted at the check-in) and not in the future (the shared bounds of ``_when``)."""
+    at = _when(value, session=s)
+    if s.opened_at is not None and at < s.opened_at:
+        raise ValidationError(
+            {
+                "at": [
+                    "A reading cannot be timed before the check-in at "
+                    f"{s.opened_at.astimezone(s.clinic.tz):%Y-%m-%d %H:%M}."
+                ]
+            }
+        )
+    return at
+
+
+def _series_findings(s, cfg, vitals, entry) -> list:
+    """The findings of ``entry`` by the one series function (clinical.vitals.evaluate_series)
+    over the session's readings up to it."""
+    readings = {v.pk: v.as_reading() for v in vitals if v.at <= entry.at}
+    readings[entry.pk] = entry.as_reading()
+    base = baseline_of([v for v in vitals if v.pk != entry.pk]) if not entry.is_baseline else None
+    result = rules.evaluate_series(
+        route=s.route,
+        dose_start=s.dose_started_at,
+        dose_end=s.dose_ended_at,
+        baseline=readings.get(base.pk) if base is not None else None,
+        readings=list(readings.values()),
+        settings=cfg,
+    )
+    mine = readings[entry.pk]
+    return next(list(r.findings) for r in result.readings if r.reading is mine)
+
+
+def _store_reading(s, actor, values, at, cfg, vitals, open_alerts) -> tuple[VitalSign, list]:
+    """Store one reading and apply its findings to the session's alerts: an alert at once
+    (unconfirmed ones with their recheck time), a confirming recheck upgrades the open
+    unconfirmed alert, a normal recheck resolves it with both readings on record."""
+    at = _vitals_when(at, s)
     clean = _clean_vitals(values)
     is_baseline = s.dose_started_at is None and clean["systolic"] is not None
     entry = VitalSign.objects.create(
         clinic=s.clinic, session=s, at=at, recorded_by=actor, is_baseline=is_baseline, **clean
     )
-    base = baseline_of(vitals) if not is_baseline else None
-    earlier = [v.as_reading() for v in vitals if v.at <= at]
-    findings = rules.evaluate(entry.as_reading(), earlier, base.as_reading() if base else None, cfg)
-    raised = []
+    findings = _series_findings(s, cfg, vitals, entry)
+    raised, changed = [], []
+    t = now()
+    St = SessionAlert.Status
     for f in findings:
-        if f.kind != "alert" or f.rule in open_rules:
+        current = open_alerts.get(f.rule)
+        if f.kind == "info" and f.resolves:
+            if current is not None and current.status == St.UNCONFIRMED:
+                current.status = St.RESOLVED
+                current.recheck_reading = entry
+                current.acknowledged_at = t
+                current.acknowledged_by = actor
+                current.action = SessionAlert.Action.OBSERVE
+                current.note = f.message
+                changed.append(current)
+                del open_alerts[f.rule]
             continue
-        raised.append(
-            SessionAlert(
-                clinic=s.clinic,
-                session=s,
-                patient=s.patient,
-                reading=entry,
-                rule=f.rule,
-                message=f.message,
-                created_at=now(),
-            )
+        if f.kind != "alert":
+            continue
+        if current is not None:
+            if f.confirmed and current.status == St.UNCONFIRMED:
+                current.status = St.CONFIRMED
+                current.recheck_reading = entry
+                current.message = f.message
+                changed.append(current)
+            continue
+        alert = SessionAlert(
+            clinic=s.clinic,
+            session=s,
+            patient=s.patient,
+            reading=entry,
+            rule=f.rule,
+            message=f.message,
+            created_at=t,
+            status=St.CONFIRMED if f.confirmed else St.UNCONFIRMED,
+            recheck_by=f.recheck_by,
         )
-        open_rules.add(f.rule)
+        raised.append(alert)
+        open_alerts[f.rule] = alert
     if raised:
         SessionAlert.objects.bulk_create(raised)
+    for alert in changed:
+        alert.save(
+            update_fields=[
+                "status",
+                "recheck_reading",
+                "message",
+                "acknowledged_at",
+                "acknowledged_by",
+                "action",
+                "note",
+            ]
+        )
     vitals.append(entry)
     vitals.sort(key=lambda v: (v.at, v.pk))
     entry.findings = findings
+    entry.changed = changed
     return entry, raised
 
 
 def _vitals_context(s):
     cfg = settings_for(s.clinic).as_rules()
     vitals = _readings(s)
-    open_rules = set(
-        SessionAlert.objects.filter(session=s, acknowledged_at__isnull=True).values_list(
-            "rule", flat=True
-        )
-    )
-    return cfg, vitals, open_rules
+    open_alerts = {
+        a.rule: a
+        for a in SessionAlert.objects.filter(session=s, acknowledged_at__isnull=True)
+        .select_for_update(no_key=True, of=("self",))
+        .order_by("pk")  # lock order: a record's rows by id (ARCHITECTURE.md)
+    }
+    return cfg, vitals, open_alerts
 
 
 def _check_charting_state(s):
@@ -493,8 +564,8 @@ def record_vitals(*, session, actor, values: dict, at=None) -> VitalSign:
     require_permission(actor, "vitals.chart", session.clinic)
     s = _writable(session)
     _check_charting_state(s)
-    cfg, vitals, open_rules = _vitals_context(s)
-    entry, raised = _store_reading(s, actor, values, at, cfg, vitals, open_rules)
+    cfg, vitals, open_alerts = _vitals_context(s)
+    entry, raised = _store_reading(s, actor, values, at, cfg, vitals, open_alerts)
     _after_vitals(s, vitals)
     audit.record(
         action="create",
@@ -502,7 +573,11 @@ def record_vitals(*, session, actor, values: dict, at=None) -> VitalSign:
         actor=actor,
         patient=s.patient,
         obj=entry,
-        detail={"session": s.pk, "alerts": [a.rule for a in raised]},
+        detail={
+            "session": s.pk,
+            "alerts": [a.rule for a in raised],
+            "alerts_settled": [{"alert": a.pk, "status": a.status} for a in entry.changed],
+        },
     )
     entry.raised = raised
     return entry
@@ -516,13 +591,13 @@ def record_vitals_batch(*, session, actor, readings: list[dict]) -> list[VitalSi
     _check_charting_state(s)
     if not readings or len(readings) > 100:
         raise ValidationError({"readings": ["Send 1 to 100 readings."]})
-    cfg, vitals, open_rules = _vitals_context(s)
+    cfg, vitals, open_alerts = _vitals_context(s)
     stored = []
     for index, item in enumerate(sorted(readings, key=lambda r: r.get("at") or now())):
         values = {k: item.get(k) for k in rules.MEASURES}
         try:
             entry, raised = _store_reading(
-                s, actor, values, item.get("at"), cfg, vitals, open_rules
+                s, actor, values, item.get("at"), cfg, vitals, open_alerts
             )
         except ValidationError as exc:
             raise ValidationError(
@@ -537,7 +612,13 @@ def record_vitals_batch(*, session, actor, readings: list[dict]) -> list[VitalSi
         actor=actor,
         patient=s.patient,
         obj=s,
-        detail={"vitals": [e.pk for e in stored], "alerts": sum(len(e.raised) for e in stored)},
+        detail={
+            "vitals": [e.pk for e in stored],
+            "alerts": sum(len(e.raised) for e in stored),
+            "alerts_settled": [
+                {"alert": a.pk, "status": a.status} for e in stored for a in e.changed
+            ],
+        },
     )
     return stored
 
@@ -609,25 +690,47 @@ def prescribers_on_duty(clinic) -> list[str]:
 
 
 @transaction.atomic
-def escalate_alert(*, alert_id) -> SessionAlert | None:
+def escalate_alert(*, alert_id, missed_recheck: bool = False) -> SessionAlert | None:
+    """Escalate an open alert to the prescriber on duty (email and audit), once. With
+    ``missed_recheck`` the alert is unconfirmed and its recheck was not taken in time: that is
+    escalated once too, even when the alert was acknowledged or escalated before."""
     alert = (
         SessionAlert.objects.select_for_update(no_key=True, of=("self",))
         .select_related("clinic", "patient", "session__chair")
         .get(pk=alert_id)
     )
-    if alert.acknowledged_at is not None or alert.escalated_at is not None:
+    if missed_recheck:
+        if alert.status != SessionAlert.Status.UNCONFIRMED or alert.recheck_missed_at is not None:
+            return None
+    elif alert.acknowledged_at is not None or alert.escalated_at is not None:
         return None
     recipients = prescribers_on_duty(alert.clinic)
-    alert.escalated_at = now()
-    alert.escalated_to = recipients
-    alert.save(update_fields=["escalated_at", "escalated_to"])
+    t = now()
+    fields = []
+    if missed_recheck:
+        alert.recheck_missed_at = t
+        fields.append("recheck_missed_at")
+    if alert.escalated_at is None:
+        alert.escalated_at = t
+        alert.escalated_to = recipients
+        fields += ["escalated_at", "escalated_to"]
+    alert.save(update_fields=fields)
     if recipients:
         chair = alert.session.chair.name if alert.session.chair_id else "no chair"
+        if missed_recheck:
+            subject = f"[ketaflow] Recheck not taken: patient {alert.patient.mrn}"
+            why = (
+                "The recheck of an unconfirmed alert was due by "
+                f"{alert.recheck_by.astimezone(alert.clinic.tz):%H:%M} and was not taken"
+            )
+        else:
+            subject = f"[ketaflow] Unacknowledged treatment alert: patient {alert.patient.mrn}"
+            why = "Not acknowledged after the clinic's delay"
         try:
             send_mail(
-                subject=f"[ketaflow] Unacknowledged treatment alert: patient {alert.patient.mrn}",
+                subject=subject,
                 message=(
-                    f"Not acknowledged after the clinic's delay at {alert.clinic.name}.\n"
+                    f"{why} at {alert.clinic.name}.\n"
                     f"Patient MRN {alert.patient.mrn}, {chair}: {alert.message}\n"
                     "Open the chair board and acknowledge with the action taken.\n"
                 ),
@@ -642,14 +745,28 @@ def escalate_alert(*, alert_id) -> SessionAlert | None:
         actor_label=SYSTEM,
         patient=alert.patient,
         obj=alert,
-        detail={"escalated": True, "recipients": len(recipients)},
+        detail={
+            "escalated": True,
+            "recipients": len(recipients),
+            **({"missed_recheck": True} if missed_recheck else {}),
+        },
     )
     return alert
 
 
 def escalate_due(at=None) -> int:
-    """Escalate every open alert older than its clinic's delay (run every minute)."""
+    """Escalate every open alert older than its clinic's delay, and every unconfirmed alert
+    whose recheck was not taken by its time (run every minute: ``treatment_tick``)."""
     at = at or now()
+    done = 0
+    # Missed rechecks first: their one message says why (and counts as the escalation).
+    missed = SessionAlert.objects.filter(
+        status=SessionAlert.Status.UNCONFIRMED,
+        recheck_missed_at__isnull=True,
+        recheck_by__lt=at,
+    ).values_list("pk", flat=True)
+    for pk in list(missed):
+        done += escalate_alert(alert_id=pk, missed_recheck=True) is not None
     rows = list(
         SessionAlert.objects.filter(
             acknowledged_at__isnull=True, escalated_at__isnull=True
@@ -659,7 +776,6 @@ def escalate_due(at=None) -> int:
         t.clinic_id: t.escalation_minutes
         for t in TreatmentSettings.objects.filter(clinic_id__in={c for _, c, _ in rows})
     }
-    done = 0
     for pk, cid, created in rows:
         delay = delays.get(cid, rules.DEFAULTS.escalation_minutes)
         if at - created >= datetime.timedelta(minutes=delay):

@@ -260,7 +260,9 @@ def vitals(request, pk):
             at=_at(request, request.POST.get("at")),
         )
         for a in entry.raised:
-            messages.error(request, f"ALERT: {a.message}")
+            messages.error(request, f"{a.label}: {a.message}")
+        for a in entry.changed:
+            messages.warning(request, f"{a.get_status_display()}: {a.message}")
         for f in entry.findings:
             if f.kind == "recheck":
                 messages.warning(request, f.message)

@@ -192,3 +192,40 @@ def test_chair_board_updates_while_another_page_records(
     shoot(page, "tx09-board-after")
     other.close()
     assert _errors(console_log) == []
+
+
+def test_sustained_severe_bp_raises_a_visible_alert_and_a_5_minute_recheck(
+    page, auth, shoot, console_log, clinic, staff, make_patient
+):
+    """Issue 17: 200/124 during an IV infusion alerts at once (unconfirmed) and makes the
+    recheck, 5 min later, the next due reading, on the session page and the chair board."""
+    import datetime
+
+    from ketaflow.treatment.models import VitalSign
+
+    s = builder.build(
+        matrix.make_appointment(clinic, staff, make_patient(clinic), route="iv"),
+        to="dosing",
+        nurse=staff["nurse"],
+        prescriber=staff["prescriber"],
+    )
+    auth.sign_in(page, staff["nurse"])
+    page.goto(f"/treatment/sessions/{s.pk}/")
+    expect(page.locator("#state")).to_have_text("Dosing")
+    _vitals(page, "200", "124", "88", "97", "14")
+    alert = page.get_by_role("alert").filter(has_text="unconfirmed: recheck within 5 minutes")
+    expect(alert).to_be_visible()
+    expect(alert).to_contain_text("ALERT (unconfirmed)")
+    high = VitalSign.objects.filter(session=s).order_by("-at").first()
+    due = (high.at + datetime.timedelta(minutes=5)).astimezone(clinic.tz).strftime("%H:%M")
+    next_reading = page.locator(".kf-due")
+    expect(next_reading).to_contain_text(due)
+    expect(next_reading).to_contain_text("Recheck blood pressure within 5 min")
+    shoot(page, "tx10-unconfirmed-alert-recheck")
+    assert SessionAlert.objects.get(session=s, rule="bp_high").status == "unconfirmed"
+
+    page.goto("/treatment/board/")
+    chair = page.locator(f'.kf-chair[data-session="{s.pk}"]')
+    expect(chair.get_by_role("alert").filter(has_text="ALERT (unconfirmed)").first).to_be_visible()
+    expect(chair.locator(".kf-due")).to_contain_text(due)
+    assert _errors(console_log) == []

@@ -126,7 +126,8 @@ def test_consent_no_longer_valid_blocks(appt, staff, monkeypatch):
 
 def _ready_to_dose(appt, staff, baseline=(124, 78)):
     nurse = staff["nurse"]
-    s = services.open_session(appointment=appt(), actor=nurse)
+    with services.charted_as_of(ago(40)):  # checked in before the baseline and the dose
+        s = services.open_session(appointment=appt(), actor=nurse)
     services.save_pre_assessment(session=s, actor=nurse, data=PRE())
     vit(s, nurse, 5, systolic=baseline[0], diastolic=baseline[1], heart_rate=70, spo2=98)
     services.record_measure(
@@ -303,17 +304,22 @@ def test_plausibility_rejected_with_message(build, staff):
         services.record_vitals(session=s, actor=staff["nurse"], values={"spo2": 97}, at=ago(-10))
 
 
-def test_high_bp_needs_confirmation_then_raises_one_alert(build, staff):
+def test_high_bp_alerts_at_once_unconfirmed_then_the_recheck_upgrades_it(build, staff):
     s = build("monitoring")
     nurse = staff["nurse"]
     first = vit(s, nurse, 0, systolic=186, diastolic=100)
-    kinds = {(f.rule, f.kind) for f in first.findings}
-    assert ("bp_high", "recheck") in kinds
-    assert not SessionAlert.objects.filter(session=s, rule="bp_high").exists()
+    [alert] = [a for a in first.raised if a.rule == "bp_high"]
+    assert alert.status == SessionAlert.Status.UNCONFIRMED
+    assert "unconfirmed: recheck within 5 minutes" in alert.message
     scope = ChartScope(nurse, s.clinic)
-    assert "repeat within 5 min" in selectors.board(s.clinic, scope=scope)[0].recheck
+    row = selectors.board(s.clinic, scope=scope)[0]
+    assert "Recheck blood pressure within 5 min" in row.recheck
+    assert row.due.at == first.at + datetime.timedelta(minutes=5)
     second = vit(s, nurse, 0, systolic=188, diastolic=104)
-    assert [a.rule for a in second.raised if a.rule == "bp_high"] == ["bp_high"]
+    assert not [a for a in second.raised if a.rule == "bp_high"]  # upgraded, not duplicated
+    alert.refresh_from_db()
+    assert alert.status == SessionAlert.Status.CONFIRMED and alert.recheck_reading_id == second.pk
+    assert "confirmed" in alert.message and alert.is_open
     third = vit(s, nurse, 0, systolic=190, diastolic=104)
     assert not [a for a in third.raised if a.rule == "bp_high"]  # open alert: not duplicated
 
@@ -323,9 +329,15 @@ def test_each_rule_raises_through_the_service(build, staff):
     nurse = staff["nurse"]
     assert [a.rule for a in vit(s, nurse, spo2=90).raised] == ["spo2_low"]
     assert [a.rule for a in vit(s, nurse, resp_rate=8).raised] == ["rr_low"]
-    assert vit(s, nurse, heart_rate=125).raised == []
-    assert [a.rule for a in vit(s, nurse, heart_rate=128).raised] == ["hr_high"]
+    [hr] = vit(s, nurse, heart_rate=125).raised
+    assert (hr.rule, hr.status) == ("hr_high", SessionAlert.Status.UNCONFIRMED)
+    assert vit(s, nurse, heart_rate=128).raised == []
+    hr.refresh_from_db()
+    assert hr.status == SessionAlert.Status.CONFIRMED
     assert [a.rule for a in vit(s, nurse, systolic=170, diastolic=80).raised] == ["bp_rise"]
+    assert [a.rule for a in vit(s, nurse, systolic=85, diastolic=50).raised] == ["sbp_low"]
+    assert [a.rule for a in vit(s, nurse, heart_rate=45).raised] == ["hr_low"]
+    assert [a.rule for a in vit(s, nurse, resp_rate=32).raised] == ["rr_high"]
 
 
 def test_baseline_is_the_last_pre_dose_bp(build, staff):

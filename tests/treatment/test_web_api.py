@@ -253,7 +253,7 @@ def test_rems_list_marks_overdue(appt, staff, client_for):
 def test_settings_page_shows_sources_and_validates(staff, client_for, clinic):
     c = client_for(staff["owner"])
     page = c.get("/treatment/settings/").content.decode()
-    assert "ketaflow default" in page and "section 3" in page
+    assert "Clinic default, set by the medical director" in page and "section 3" in page
     r = c.post("/treatment/settings/", {"esketamine_monitoring_minutes": "60"})
     assert "cannot be below 120" in r.content.decode()
     from ketaflow.treatment.models import TreatmentSettings
