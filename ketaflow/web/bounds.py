@@ -35,6 +35,7 @@ from pydantic import AfterValidator, Field
 
 #: Largest value of the databases' 64-bit signed integer columns (ids, counters).
 DB_INT_MAX = 2**63 - 1
+DB_INT_MIN = -(2**63)
 #: Largest value of a plain integer form field (a count or quantity, stored in a 32-bit
 #: integer column on PostgreSQL; ids are chosen from lists, not typed).
 FORM_INT_MAX = 2**31 - 1
@@ -302,8 +303,10 @@ def _bound_integer(field, limit=DB_INT_MAX):
 # Django Ninja / pydantic types
 # ---------------------------------------------------------------------------
 
-#: A database id (path, query or body).
-Id = Annotated[int, Field(ge=1, le=DB_INT_MAX)]
+#: A database id (path, query or body): any value a 64-bit signed column can hold, so that a
+#: lookup answers (404, or 422 for an id in a body) and nothing overflows. 0 and negative ids
+#: are in range and simply not found, so the permission check still comes first for them.
+Id = Annotated[int, Field(ge=DB_INT_MIN, le=DB_INT_MAX)]
 #: A list offset.
 Offset = Annotated[int, Field(ge=0, le=OFFSET_MAX)]
 #: A calendar or clinical date: 2000-01-01 .. today + 5 years.
