@@ -8,14 +8,15 @@ would raise (``OverflowError`` on a year-1 datetime shifted to the clinic's time
 These are sanity bounds on input, not clinical limits: clinical limits (weight 25-350 kg,
 blood-pressure ranges, dose maxima) live in ``ketaflow.clinical`` and are applied on top.
 
-Two flavours of each type:
+Used three ways:
 
-* for Django forms: ``date_field(...)``, ``datetime_field(...)``, ``decimal_field(...)``,
-  ``integer_field(...)``, ``id_field(...)`` and the validators behind them;
-* for Django Ninja In-schemas, query and path parameters: ``Id``, ``Offset``, ``Limit``,
-  ``ClinicDate``, ``PlanningDate``, ``PastDateTime`` and ``bounded_decimal(...)``
-  (``typing.Annotated`` types; the bounds appear in the OpenAPI schema where pydantic can
-  express them).
+* Django forms: every form derives from ``BoundedForm``/``BoundedModelForm``, which give each
+  field the bounds it lacks (``bound_form_fields``); ``date_field(...)`` makes a date field
+  with the clinic window;
+* Django Ninja query, path and body parameters: ``Id``, ``Offset``, ``ClinicDate`` and
+  ``bounded_int(...)`` (``typing.Annotated`` types; the bounds appear in the OpenAPI schema);
+* services: ``check_decimal``, ``check_past_datetime``, ``check_planning_date``,
+  ``check_clinic_date`` (they raise ``ValueError`` with the rule; the caller names the field).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from pydantic import AfterValidator, Field
 
 #: Largest value of the databases' 64-bit signed integer columns (ids, counters).
 DB_INT_MAX = 2**63 - 1
+DB_INT_MIN = -(2**63)
 #: Largest value of a plain integer form field (a count or quantity, stored in a 32-bit
 #: integer column on PostgreSQL; ids are chosen from lists, not typed).
 FORM_INT_MAX = 2**31 - 1
@@ -200,7 +202,6 @@ validate_text = _django(check_text)
 validate_any_date = _django(check_any_date)
 validate_clinic_date = _django(check_clinic_date)
 validate_birth_date = _django(check_birth_date)
-validate_past_datetime = _django(check_past_datetime)
 
 
 # ---------------------------------------------------------------------------
@@ -215,31 +216,6 @@ def date_field(*, birth: bool = False, **kwargs) -> forms.DateField:
     field = forms.DateField(**kwargs)
     field.validators.append(validator)
     return field
-
-
-def datetime_field(**kwargs) -> forms.DateTimeField:
-    """A DateTimeField for a moment that has happened (2000-01-01 .. now + skew)."""
-    field = forms.DateTimeField(**kwargs)
-    field.validators.append(validate_past_datetime)
-    return field
-
-
-def decimal_field(*, min_value=None, max_value=None, **kwargs) -> forms.DecimalField:
-    kwargs.setdefault("max_digits", DECIMAL_MAX_DIGITS + DECIMAL_MAX_PLACES)
-    kwargs.setdefault("decimal_places", DECIMAL_MAX_PLACES)
-    return forms.DecimalField(min_value=min_value, max_value=max_value, **kwargs)
-
-
-def integer_field(*, min_value=None, max_value=None, **kwargs) -> forms.IntegerField:
-    return forms.IntegerField(
-        min_value=-DB_INT_MAX if min_value is None else min_value,
-        max_value=DB_INT_MAX if max_value is None else max_value,
-        **kwargs,
-    )
-
-
-def id_field(**kwargs) -> forms.IntegerField:
-    return forms.IntegerField(min_value=1, max_value=DB_INT_MAX, **kwargs)
 
 
 def bound_form_fields(form: forms.BaseForm) -> None:
@@ -302,36 +278,14 @@ def _bound_integer(field, limit=DB_INT_MAX):
 # Django Ninja / pydantic types
 # ---------------------------------------------------------------------------
 
-#: A database id (path, query or body).
-Id = Annotated[int, Field(ge=1, le=DB_INT_MAX)]
+#: A database id (path, query or body): any value a 64-bit signed column can hold, so that a
+#: lookup answers (404, or 422 for an id in a body) and nothing overflows. 0 and negative ids
+#: are in range and simply not found, so the permission check still comes first for them.
+Id = Annotated[int, Field(ge=DB_INT_MIN, le=DB_INT_MAX)]
 #: A list offset.
 Offset = Annotated[int, Field(ge=0, le=OFFSET_MAX)]
 #: A calendar or clinical date: 2000-01-01 .. today + 5 years.
 ClinicDate = Annotated[datetime.date, AfterValidator(check_clinic_date)]
-#: A planned date (plan start, appointment): same window.
-PlanningDate = Annotated[datetime.date, AfterValidator(check_planning_date)]
-#: A planned moment (appointment start): same window.
-PlanningDateTime = Annotated[datetime.datetime, AfterValidator(check_planning_date)]
-#: A moment that has happened: 2000-01-01 .. now + clock skew.
-PastDateTime = Annotated[datetime.datetime, AfterValidator(check_past_datetime)]
-#: Free text: no NUL, no lone surrogates.
-Text = Annotated[str, AfterValidator(check_text)]
-
-
-def bounded_decimal(*, ge=None, le=None, gt=None, **field):
-    """A finite Decimal with at most DECIMAL_MAX_DIGITS digits (and the given range)."""
-    return Annotated[
-        Decimal,
-        Field(
-            allow_inf_nan=False,
-            max_digits=DECIMAL_MAX_DIGITS + DECIMAL_MAX_PLACES,
-            ge=ge,
-            le=le,
-            gt=gt,
-            **field,
-        ),
-        AfterValidator(check_decimal),
-    ]
 
 
 def bounded_int(*, ge=-DB_INT_MAX, le=DB_INT_MAX, **field):
