@@ -26,8 +26,10 @@ Decisions taken where the reference is silent:
 * The dose actually given (``administered_mg``) is computed from what happened: an infusion from
   its start, rate changes, pauses and stop; devices given one by one; a single dose given. The
   difference from what was drawn is the unused drug to be wasted.
-* Each route has a minimum observation after the dose ends (``min_observation_minutes``),
-  checked by ``observation_unmet`` before discharge.
+* Each weight-based route has a minimum observation after the dose ends (settings
+  ``*_observation_min``), checked by ``observation_unmet`` before discharge. Esketamine keeps
+  its at least 120 min from the first device (Spravato label and REMS), a treatment setting
+  that cannot go below 120.
 * The esketamine maximum (84 mg, the label's largest dose) cannot be overridden, nor can the
   28 mg device multiple.
 * Minimum interval between doses: the reference fixes none; clinic setting, default 24 h (no two
@@ -310,15 +312,6 @@ class DosingSettings:
             )
         },
     )
-    esketamine_observation_min: Decimal = field(
-        default=Decimal("120"),
-        metadata={
-            "source": (
-                "Spravato prescribing information and REMS: monitor at least 2 hours after "
-                "dosing. Counted from the last device; can be raised, never set below 120 min."
-            )
-        },
-    )
     weight_basis: str = field(
         default="actual",
         metadata={
@@ -363,18 +356,18 @@ class DosingSettings:
                     f"cannot be above {fmt(top)} mg/kg, the top of the Ketalar label's "
                     "anaesthetic induction dose for this route",
                 )
-        if self.esketamine_observation_min < ESKETAMINE_MONITORING_MIN:
-            raise DoseError(
-                "settings.esketamine_observation_min",
-                f"cannot be below {ESKETAMINE_MONITORING_MIN} min (Spravato label and REMS)",
-            )
 
     def ceiling(self, route: str) -> tuple[Decimal, Decimal]:
         """The absolute ceiling per session for a weight-based route: (mg/kg, mg)."""
         short = _SHORT[route]
         return getattr(self, f"{short}_ceiling_mg_per_kg"), getattr(self, f"{short}_ceiling_mg")
 
-    def observation_minutes(self, route: str) -> Decimal:
+    def observation_minutes(self, route: str) -> Decimal | None:
+        """Minimum observation after the dose ends; None for esketamine, whose at least
+        120 min from the first device (Spravato label and REMS) is the treatment setting
+        ``esketamine_monitoring_minutes``, never below 120."""
+        if route == ESKETAMINE:
+            return None
         return getattr(self, f"{_SHORT[route]}_observation_min")
 
     def max_mg_per_kg(self, route: str) -> Decimal:
@@ -925,6 +918,8 @@ def observation_unmet(
 ) -> str | None:
     """The minimum observation after the dose ended, as an unmet discharge criterion, or None."""
     need = settings.observation_minutes(route)
+    if need is None:
+        return None
     if dose_ended_at is None:
         return f"The dose has not ended: observe at least {fmt(need)} min after it ends."
     elapsed = Decimal(int((now - dose_ended_at).total_seconds())) / 60

@@ -53,7 +53,6 @@ class DosingSettingsRow(models.Model):
     im_observation_min = _setting("im_observation_min")
     sc_observation_min = _setting("sc_observation_min")
     oral_observation_min = _setting("oral_observation_min")
-    esketamine_observation_min = _setting("esketamine_observation_min")
     esketamine_max_mg = models.DecimalField(max_digits=6, decimal_places=1, default=Decimal("84"))
     rounding_mg = models.DecimalField(max_digits=6, decimal_places=3, default=Decimal("0.1"))
     min_interval_hours = models.DecimalField(max_digits=6, decimal_places=2, default=Decimal("24"))
@@ -87,7 +86,6 @@ class DosingSettingsRow(models.Model):
         "im_observation_min",
         "sc_observation_min",
         "oral_observation_min",
-        "esketamine_observation_min",
         "min_interval_hours",
     ]
 

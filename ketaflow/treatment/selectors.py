@@ -219,6 +219,7 @@ class SessionView:
     predose: list
     unmet: list
     settings: object
+    waste_due: dict | None = None
 
 
 def session_view(s: TreatmentSession) -> SessionView:
@@ -268,6 +269,7 @@ def session_view(s: TreatmentSession) -> SessionView:
         if s.state in (S.MONITORING, S.RECOVERY, S.READY)
         else [],
         settings=cfg_row,
+        waste_due=services.waste_due(s) if administration else None,
     )
 
 
@@ -307,9 +309,20 @@ def note_text(s: TreatmentSession) -> str:
     if v.administration:
         a = v.administration
         lines.append(
-            f"Administered {a.drug}, {a.product} {a.concentration}, lot {a.lot_number} "
-            f"(exp {a.expiry}), {a.dose_mg} mg {a.route} by {a.administered_by.get_full_name()}."
+            f"Prepared {a.drug}, {a.product} {a.concentration}, lot {a.lot_number} "
+            f"(exp {a.expiry}), {dosing.fmt(a.dose_mg)} mg drawn, {a.route}, by "
+            f"{a.administered_by.get_full_name()}."
         )
+        if a.given_mg is None:
+            lines.append("Dose given: not yet known (dosing has not ended).")
+        else:
+            lines.append(
+                f"Dose given: {dosing.fmt(a.given_mg)} mg of {dosing.fmt(a.dose_mg)} mg drawn"
+                + (f"; {dosing.fmt(a.unused_mg)} mg not given" if a.unused_mg else "")
+                + " ("
+                + "; ".join(a.given_arithmetic)
+                + ")."
+            )
     for e in v.dose_events:
         extra = f" rate {e.rate_mg_per_min} mg/min" if e.rate_mg_per_min else ""
         dev = f" #{e.device_number}" if e.device_number else ""

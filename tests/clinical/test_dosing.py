@@ -202,7 +202,7 @@ def test_default_limits_and_sources():
         "weight_basis",
         *(f"{r}_ceiling_mg_per_kg" for r in ("iv", "im", "sc", "oral")),
         *(f"{r}_ceiling_mg" for r in ("iv", "im", "sc", "oral")),
-        *(f"{r}_observation_min" for r in ("iv", "im", "sc", "oral", "esketamine")),
+        *(f"{r}_observation_min" for r in ("iv", "im", "sc", "oral")),
     }
     assert all(isinstance(text, str) and text for text in sources.values())
     assert "0.1 to 1.0 mg/kg" in sources["iv_max_mg_per_kg"]
@@ -662,7 +662,6 @@ def test_ceiling_defaults_follow_the_issue_and_the_reference():
     sources = dz.setting_sources()
     assert "unit error" in sources["iv_ceiling_mg_per_kg"]
     assert "25-300 mg" in sources["oral_ceiling_mg"]
-    assert "Spravato" in sources["esketamine_observation_min"]
     for name in ("iv_ceiling_mg", "im_observation_min", "iv_observation_min"):
         assert "clinic default, set by the medical director" in sources[name]
 
@@ -731,9 +730,6 @@ def test_settings_refuse_a_maximum_above_the_ceiling_and_a_ceiling_above_the_lab
     with pytest.raises(dz.DoseError) as exc:
         dz.DosingSettings(iv_ceiling_mg_per_kg=D(20))
     assert exc.value.limit == "settings.iv_ceiling_mg_per_kg"
-    with pytest.raises(dz.DoseError) as exc:
-        dz.DosingSettings(esketamine_observation_min=D(90))
-    assert exc.value.limit == "settings.esketamine_observation_min"
     # the medical director may raise a ceiling (an audited settings change)
     raised = dz.DosingSettings(iv_ceiling_mg_per_kg=D(3), iv_max_mg_per_kg=D(3))
     assert dz.calculate_weight_based("iv-ketamine", 70, "2.5", minutes=40, settings=raised)
@@ -813,7 +809,6 @@ def test_esketamine_given_counts_devices_and_others_the_single_dose():
         ("im-ketamine", 60),
         ("sc-ketamine", 60),
         ("oral-ketamine", 120),
-        ("esketamine-nasal", 120),
     ],
 )
 def test_minimum_observation_after_the_dose_ends(route, minutes):
@@ -823,3 +818,9 @@ def test_minimum_observation_after_the_dose_ends(route, minutes):
     assert early and f"of at least {minutes} min" in early
     assert dz.observation_unmet(route, end, end + timedelta(minutes=minutes - 1)) is not None
     assert dz.observation_unmet(route, end, end + timedelta(minutes=minutes)) is None
+
+
+def test_esketamine_observation_stays_with_the_first_device_rule():
+    # Spravato: at least 120 min from the first device (treatment setting, never below 120)
+    assert dz.DEFAULTS.observation_minutes("esketamine-nasal") is None
+    assert dz.observation_unmet("esketamine-nasal", T0, T0) is None

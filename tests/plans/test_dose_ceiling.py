@@ -123,7 +123,7 @@ def test_prescribers_cannot_change_the_ceiling(clinic, staff, settings_data):
     [
         ({"iv_max_mg_per_kg": "2.5"}, "iv_max_mg_per_kg"),
         ({"iv_ceiling_mg_per_kg": "20"}, "iv_ceiling_mg_per_kg"),
-        ({"esketamine_observation_min": "60"}, "esketamine_observation_min"),
+        ({"im_max_mg_per_kg": "1.5"}, "im_max_mg_per_kg"),
     ],
 )
 def test_settings_refuse_a_maximum_above_the_ceiling(clinic, staff, settings_data, changes, field):
