@@ -239,3 +239,30 @@ def test_session_refuses_a_plan_dose_above_the_ceiling(appt, staff, clinic):
     with pytest.raises(ValidationError) as err:
         pre(s, staff["nurse"], weight="80")  # 80 kg × 0.5 mg/kg = 40 mg > 30 mg
     assert "absolute ceiling of 30 mg" in err.value.message_dict["dose_value"][0]
+
+
+def test_api_sign_refuses_while_waste_is_due_then_the_page_and_api_agree(appt, staff, client_for):
+    nurse = staff["nurse"]
+    s = started_iv(appt, staff, ago(10))
+    c = client_for(nurse)
+    stopped = c.post(
+        f"{API}/sessions/{s.pk}/stop",
+        {"reason": "Patient asked to stop (synthetic)"},
+        content_type="application/json",
+    )
+    assert stopped.status_code == 200, stopped.content
+    detail = c.get(f"{API}/sessions/{s.pk}").json()
+    due = Decimal(str(detail["dose"]["waste_due_mg"]))
+    assert due > 0 and Decimal(str(detail["dose"]["given_mg"])) < Decimal("40.8")
+    refused = c.post(
+        f"{API}/sessions/{s.pk}/note/sign", {"free_text": "x"}, content_type="application/json"
+    )
+    assert refused.status_code in (400, 422), refused.content
+    errors = refused.json()["errors"]
+    assert any(e["field"] == "waste" and "as waste" in e["message"] for e in errors), errors
+    page = c.post(
+        f"/treatment/sessions/{s.pk}/note/", {"do": "sign", "free_text": "x"}, follow=True
+    )
+    assert "as waste" in page.content.decode()
+    s.refresh_from_db()
+    assert s.state == S.STOPPED
