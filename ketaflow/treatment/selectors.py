@@ -386,7 +386,8 @@ def rems_prefill(s: TreatmentSession) -> dict:
         if after:
             at40 = min(after, key=lambda r: abs((r.at - mark).total_seconds()))
     last = bp[-1] if bp else None
-    dose = str(int(v.administration.dose_mg)) if v.administration else ""
+    # the dose given (devices actually used), not the dose drawn
+    dose = str(int(v.administration.recorded_mg)) if v.administration else ""
     end = s.discharged_at or now()
     total = int((end - s.dose_started_at).total_seconds() // 60) if s.dose_started_at else ""
     pre = [m for m in v.measures if m.instrument == "moaas" and m.timing == "pre"]

@@ -266,3 +266,11 @@ def test_api_sign_refuses_while_waste_is_due_then_the_page_and_api_agree(appt, s
     assert "as waste" in page.content.decode()
     s.refresh_from_db()
     assert s.state == S.STOPPED
+
+
+def test_rems_form_of_an_early_stopped_esketamine_session_reports_the_devices_given(build, staff):
+    s = build("dosing", route="esk", dose_start=ago(3))
+    services.stop_early(session=s, actor=staff["nurse"], reason="Patient declined (synthetic)")
+    s.refresh_from_db()
+    # 56 mg planned (2 devices), 1 device given: the form says "other", 28 mg
+    assert (s.rems.data["dose"], s.rems.data["dose_other_mg"]) == ("other", "28")
