@@ -14,9 +14,22 @@ Decisions taken where the reference is silent:
 * Rounding: to the nearest ``rounding_mg`` (setting, default 0.1 mg), halves up. If rounding up
   would take the dose above the clinic maximum, the dose is rounded *down* instead and the
   arithmetic says so; a dose that rounds to 0 mg is refused.
-* The mg/kg maximum may be exceeded only with a written override reason, which the result
-  records (reference section 4: "overrides need a written justification"). There is no second,
-  absolute ceiling, because the reference gives none.
+* The clinic's mg/kg maximum may be exceeded only with a written override reason of real
+  length (at least ``OVERRIDE_REASON_MIN_CHARS`` = 20 characters and 3 words; "x" or "per MD"
+  is not a justification), which the result records (reference section 4: "overrides need a
+  written justification").
+* Above the maximum stands an **absolute ceiling per session**, in mg/kg and in mg, for every
+  weight-based route, that nothing exceeds (no override, no rounding). The medical director sets
+  it in the clinic settings; the shipped defaults are justified in ``setting_sources()`` and
+  docs/plans.md. The clinic maximum may not be set above the ceiling. Rounding never passes the
+  ceiling (rounded down instead, as for the maximum).
+* The dose actually given (``administered_mg``) is computed from what happened: an infusion from
+  its start, rate changes, pauses and stop; devices given one by one; a single dose given. The
+  difference from what was drawn is the unused drug to be wasted.
+* Each weight-based route has a minimum observation after the dose ends (settings
+  ``*_observation_min``), checked by ``observation_unmet`` before discharge. Esketamine keeps
+  its at least 120 min from the first device (Spravato label and REMS), a treatment setting
+  that cannot go below 120.
 * The esketamine maximum (84 mg, the label's largest dose) cannot be overridden, nor can the
   28 mg device multiple.
 * Minimum interval between doses: the reference fixes none; clinic setting, default 24 h (no two
@@ -56,6 +69,7 @@ ROUTES = (*WEIGHT_BASED_ROUTES, ESKETAMINE)
 INFUSION_ROUTES = (IV,)
 
 WEIGHT_BASES = ("actual", "ideal", "adjusted")
+_SHORT = {IV: "iv", IM: "im", SC: "sc", ORAL: "oral", ESKETAMINE: "esketamine"}
 
 # Plausibility range for body weight (reference section 6, LOINC 29463-7: 25-350 kg).
 WEIGHT_MIN_KG = Decimal(25)
@@ -81,6 +95,16 @@ INPUT_MAX_WHOLE_DIGITS = 12
 INPUT_MAX_DECIMAL_PLACES = 6
 INFUSION_MINUTES_MIN = Decimal(1)
 INFUSION_MINUTES_MAX = Decimal(24 * 60)
+
+# An override reason of real length (a written justification, reference section 4): at least
+# this many characters and words once surrounding and repeated whitespace is removed.
+OVERRIDE_REASON_MIN_CHARS = 20
+OVERRIDE_REASON_MIN_WORDS = 3
+
+# Upper bounds a clinic's ceiling can never be raised past: the top of the Ketalar label's
+# bolus *induction doses for anaesthesia* (IV 1-4.5 mg/kg, IM 6.5-13 mg/kg). A depression clinic
+# never needs an anaesthetic induction dose; a ceiling set above it is a typing error.
+LABEL_ANAESTHESIA_TOP_MG_PER_KG = {"iv": Decimal("4.5"), "im": Decimal("13")}
 
 # Display precision (formatting, not clinical limits).
 RATE_MG_PER_MIN_STEP = Decimal("0.001")
@@ -116,11 +140,12 @@ class DosingSettings:
         },
     )
     im_max_mg_per_kg: Decimal = field(
-        default=Decimal("1.0"),
+        default=Decimal("0.7"),
         metadata={
             "source": (
-                "Clinic setting, default 1.0 mg/kg (as IV); IM clinics start near 0.5 mg/kg, rarely "
-                "above 0.7 mg/kg (Chilukuri et al. 2014; clinical-reference.md section 1)"
+                "Clinic setting, default 0.7 mg/kg: IM clinics start near 0.5 mg/kg and rarely go "
+                "above 0.7 mg/kg; 0.25-0.5 mg/kg IM matched 0.5 mg/kg IV at 2 h (Chilukuri et al., "
+                "Indian J Psychol Med 2014)"
             )
         },
     )
@@ -134,12 +159,90 @@ class DosingSettings:
         },
     )
     oral_max_mg_per_kg: Decimal = field(
+        default=Decimal("2.5"),
+        metadata={
+            "source": (
+                "Clinic setting, default 2.5 mg/kg: oral 2.0-2.5 mg/kg approximates 0.5 mg/kg IV "
+                "(Andrade, J Clin Psychiatry 2019). Doses used span 25-300 mg a session (Andrade "
+                "2019; Lara et al. 2013): the oral ceiling keeps every dose within 300 mg."
+            )
+        },
+    )
+    iv_ceiling_mg_per_kg: Decimal = field(
+        default=Decimal("2"),
+        metadata={
+            "source": (
+                "Absolute ceiling (no override), default 2 mg/kg a session: twice the top of the IV "
+                "trial range (0.1-1.0 mg/kg, Fava et al. 2020) and the level ketaflow's PK "
+                "simulator refuses as a probable unit error. The Ketalar label's 1-4.5 mg/kg IV "
+                "are bolus induction doses for anaesthesia, not a depression dose; the ceiling "
+                "can never be set above 4.5 mg/kg."
+            )
+        },
+    )
+    iv_ceiling_mg: Decimal = field(
+        default=Decimal("200"),
+        metadata={
+            "source": (
+                "Absolute ceiling (no override), default 200 mg a session: clinic default, set by "
+                "the medical director (2 mg/kg at 100 kg; 1.0 mg/kg, the top of the trial range, "
+                "stays within it up to 200 kg)."
+            )
+        },
+    )
+    im_ceiling_mg_per_kg: Decimal = field(
+        default=Decimal("1.0"),
+        metadata={
+            "source": (
+                "Absolute ceiling (no override), default 1.0 mg/kg a session: twice the usual "
+                "0.5 mg/kg start, above the 0.7 mg/kg clinics rarely exceed (Chilukuri et al. 2014). "
+                "The Ketalar label's 6.5-13 mg/kg IM are bolus induction doses for anaesthesia; "
+                "the ceiling can never be set above 13 mg/kg."
+            )
+        },
+    )
+    im_ceiling_mg: Decimal = field(
+        default=Decimal("100"),
+        metadata={
+            "source": (
+                "Absolute ceiling (no override), default 100 mg a session: clinic default, set by "
+                "the medical director (1.0 mg/kg at 100 kg)."
+            )
+        },
+    )
+    sc_ceiling_mg_per_kg: Decimal = field(
+        default=Decimal("1.0"),
+        metadata={
+            "source": (
+                "Absolute ceiling (no override), default 1.0 mg/kg a session: just above the "
+                "KADS flexible range 0.5-0.9 mg/kg (Loo et al., Br J Psychiatry 2023)."
+            )
+        },
+    )
+    sc_ceiling_mg: Decimal = field(
+        default=Decimal("100"),
+        metadata={
+            "source": (
+                "Absolute ceiling (no override), default 100 mg a session: clinic default, set by "
+                "the medical director (1.0 mg/kg at 100 kg)."
+            )
+        },
+    )
+    oral_ceiling_mg_per_kg: Decimal = field(
         default=Decimal("7"),
         metadata={
             "source": (
-                "Clinic setting, default 7 mg/kg: oral/sublingual doses used span 0.25-7 mg/kg "
-                "(Andrade 2019; Lara et al. 2013; clinical-reference.md section 1). Oral 2.0-2.5 mg/kg "
-                "approximates 0.5 mg/kg IV; most clinics will want a lower maximum."
+                "Absolute ceiling (no override), default 7 mg/kg a session: the top of the oral/"
+                "sublingual doses used, 0.25-7 mg/kg (Andrade 2019; Lara et al. 2013)."
+            )
+        },
+    )
+    oral_ceiling_mg: Decimal = field(
+        default=Decimal("300"),
+        metadata={
+            "source": (
+                "Absolute ceiling (no override), default 300 mg a session: the top of the oral "
+                "doses used, 25-300 mg a session (Andrade 2019; Lara et al. 2013)."
             )
         },
     )
@@ -167,6 +270,45 @@ class DosingSettings:
                 "Clinic setting: the reference fixes no minimum interval between doses; default 24 h "
                 "(no two doses within a day), which every schedule in clinical-reference.md section 2 "
                 "and the esketamine schedule in section 1 respect."
+            )
+        },
+    )
+    iv_observation_min: Decimal = field(
+        default=Decimal("30"),
+        metadata={
+            "source": (
+                "Minimum observation after the infusion ends: 30 min, clinic default, set by the "
+                "medical director. IV dissociation usually fades within about 20 min of stopping "
+                "the drip; blood pressure is back to baseline within about 1.5 h (the other "
+                "discharge criteria wait for it)."
+            )
+        },
+    )
+    im_observation_min: Decimal = field(
+        default=Decimal("60"),
+        metadata={
+            "source": (
+                "Minimum observation after the injection: 60 min, clinic default, set by the "
+                "medical director (no published value for IM ketamine in depression)."
+            )
+        },
+    )
+    sc_observation_min: Decimal = field(
+        default=Decimal("60"),
+        metadata={
+            "source": (
+                "Minimum observation after the injection: 60 min, clinic default, set by the "
+                "medical director (no published value for SC ketamine in depression)."
+            )
+        },
+    )
+    oral_observation_min: Decimal = field(
+        default=Decimal("120"),
+        metadata={
+            "source": (
+                "Minimum observation after the oral/sublingual dose: 120 min, clinic default, set "
+                "by the medical director (absorption is slower than by injection; no published "
+                "value)."
             )
         },
     )
@@ -198,6 +340,35 @@ class DosingSettings:
             )
         if self.esketamine_max_mg % ESKETAMINE_DEVICE_MG != 0:
             raise DoseError("settings.esketamine_max_mg", "must be a multiple of 28 mg")
+        for short in ("iv", "im", "sc", "oral"):
+            maximum = getattr(self, f"{short}_max_mg_per_kg")
+            ceiling = getattr(self, f"{short}_ceiling_mg_per_kg")
+            if maximum > ceiling:
+                raise DoseError(
+                    f"settings.{short}_max_mg_per_kg",
+                    f"the clinic maximum {fmt(maximum)} mg/kg cannot be above the absolute "
+                    f"ceiling of {fmt(ceiling)} mg/kg",
+                )
+            top = LABEL_ANAESTHESIA_TOP_MG_PER_KG.get(short)
+            if top is not None and ceiling > top:
+                raise DoseError(
+                    f"settings.{short}_ceiling_mg_per_kg",
+                    f"cannot be above {fmt(top)} mg/kg, the top of the Ketalar label's "
+                    "anaesthetic induction dose for this route",
+                )
+
+    def ceiling(self, route: str) -> tuple[Decimal, Decimal]:
+        """The absolute ceiling per session for a weight-based route: (mg/kg, mg)."""
+        short = _SHORT[route]
+        return getattr(self, f"{short}_ceiling_mg_per_kg"), getattr(self, f"{short}_ceiling_mg")
+
+    def observation_minutes(self, route: str) -> Decimal | None:
+        """Minimum observation after the dose ends; None for esketamine, whose at least
+        120 min from the first device (Spravato label and REMS) is the treatment setting
+        ``esketamine_monitoring_minutes``, never below 120."""
+        if route == ESKETAMINE:
+            return None
+        return getattr(self, f"{_SHORT[route]}_observation_min")
 
     def max_mg_per_kg(self, route: str) -> Decimal:
         return {
@@ -387,6 +558,19 @@ def _check_interval(
     )
 
 
+def check_override_reason(reason: str | None) -> str:
+    """A written justification of real length, or DoseError("override_reason")."""
+    text = " ".join((reason or "").split())
+    if len(text) < OVERRIDE_REASON_MIN_CHARS or len(text.split()) < OVERRIDE_REASON_MIN_WORDS:
+        raise DoseError(
+            "override_reason",
+            f"an override reason must be a written justification of at least "
+            f"{OVERRIDE_REASON_MIN_CHARS} characters and {OVERRIDE_REASON_MIN_WORDS} words "
+            f"(got {len(text)} characters)",
+        )
+    return text
+
+
 #: Alias kept for callers that think of these as limits.
 DoseLimits = DosingSettings
 DEFAULTS = DosingSettings()
@@ -461,9 +645,18 @@ def calculate_weight_based(
         if stock is None:
             raise DoseError("stock_mg_per_ml", "a bag volume needs the stock concentration (mg/mL)")
 
-    reason = (override_reason or "").strip() or None
+    reason = " ".join((override_reason or "").split()) or None
     arithmetic: list[str] = []
     _check_interval(last_dose_at, now, min_interval_hours, settings, arithmetic)
+
+    ceiling_per_kg, ceiling_mg = settings.ceiling(route)
+    if per_kg > ceiling_per_kg:
+        raise DoseError(
+            "ceiling_mg_per_kg",
+            f"{fmt(per_kg)} mg/kg is above the absolute ceiling of {fmt(ceiling_per_kg)} mg/kg a "
+            f"session for {route}; no override can pass it (the medical director sets the "
+            "ceiling in the clinic's dosing settings)",
+        )
 
     max_per_kg = settings.max_mg_per_kg(route)
     override = None
@@ -472,8 +665,10 @@ def calculate_weight_based(
             raise DoseError(
                 "max_mg_per_kg",
                 f"{fmt(per_kg)} mg/kg is above the clinic maximum of {fmt(max_per_kg)} mg/kg for "
-                f"{route}; a prescriber may exceed it only with a written override reason",
+                f"{route}; a prescriber may exceed it (up to the absolute ceiling of "
+                f"{fmt(ceiling_per_kg)} mg/kg) only with a written override reason",
             )
+        check_override_reason(reason)
         override = Override("max_mg_per_kg", reason, max_per_kg, per_kg)
 
     basis = settings.weight_basis
@@ -486,17 +681,29 @@ def calculate_weight_based(
             f"OVERRIDE: {fmt(per_kg)} mg/kg exceeds the clinic maximum {fmt(max_per_kg)} mg/kg; "
             f"reason: {reason}"
         )
+    if unrounded > ceiling_mg:
+        raise DoseError(
+            "ceiling_mg",
+            f"{fmt(unrounded)} mg is above the absolute ceiling of {fmt(ceiling_mg)} mg a session "
+            f"for {route}; no override can pass it (the medical director sets the ceiling in the "
+            "clinic's dosing settings)",
+        )
     step = settings.rounding_mg
     dose = _quantize(unrounded, step)
     method = "nearest, halves up"
-    max_dose = weight * max_per_kg
-    if override is None and dose > max_dose:
+    # The largest dose rounding may reach: the clinic maximum (unless overridden) and always the
+    # absolute ceiling, in mg/kg and in mg.
+    limits = [(weight * ceiling_per_kg, "absolute ceiling", f"{fmt(ceiling_per_kg)} mg/kg")]
+    limits.append((ceiling_mg, "absolute ceiling", f"{fmt(ceiling_mg)} mg"))
+    if override is None:
+        limits.append((weight * max_per_kg, "clinic maximum", f"{fmt(max_per_kg)} mg/kg"))
+    cap, cap_name, cap_text = min(limits, key=lambda item: item[0])
+    if dose > cap:
         dose = _quantize(unrounded, step, ROUND_FLOOR)
-        method = "down, because rounding to nearest would exceed the clinic maximum"
+        method = f"down, because rounding to nearest would exceed the {cap_name}"
         arithmetic.append(
             f"Rounded down to {fmt(dose)} mg (multiple of {fmt(step)} mg): rounding to nearest "
-            f"would exceed the maximum {fmt(weight)} kg × {fmt(max_per_kg)} mg/kg = "
-            f"{fmt(max_dose)} mg"
+            f"would exceed the {cap_name} {cap_text} = {fmt(cap)} mg"
         )
     else:
         arithmetic.append(f"Rounded to the nearest {fmt(step)} mg: {fmt(dose)} mg")
@@ -599,6 +806,132 @@ def calculate_esketamine(
 
 
 # ---------------------------------------------------------------------------
+# What was given, and the observation after it
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DoseEventIn:
+    """One recorded dose event (``treatment.DoseEvent``): start, rate, pause, resume, stop,
+    device or given."""
+
+    kind: str
+    at: datetime
+    rate_mg_per_min: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class Given:
+    drawn_mg: Decimal
+    given_mg: Decimal
+    unused_mg: Decimal
+    arithmetic: tuple[str, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "drawn_mg": _json_number(self.drawn_mg),
+            "given_mg": _json_number(self.given_mg),
+            "unused_mg": _json_number(self.unused_mg),
+            "arithmetic": list(self.arithmetic),
+        }
+
+
+GIVEN_MG_STEP = Decimal("0.01")
+
+
+def administered_mg(
+    route: str, drawn_mg: Any, events: Sequence[DoseEventIn], end: datetime | None = None
+) -> Given:
+    """The amount actually given, from what happened, and the unused rest of what was drawn.
+
+    IV: the rate (mg/min) integrated from the start over every rate change and pause up to the
+    stop (or ``end``, e.g. an early stop of the session); esketamine: 28 mg per device given;
+    other routes: the drawn dose once it is recorded as given. Never more than was drawn. The
+    shortfall of an infusion within the rate's display rounding (half of 0.001 mg/min over the
+    minutes run) counts as fully given: it is arithmetic, not drug left in the bag.
+    """
+    drawn = _positive(drawn_mg, "drawn_mg")
+    lines: list[str] = []
+    if route == ESKETAMINE:
+        devices = sum(1 for e in events if e.kind == "device")
+        given = min(drawn, ESKETAMINE_DEVICE_MG * devices)
+        lines.append(f"{devices} device(s) × 28 mg = {fmt(ESKETAMINE_DEVICE_MG * devices)} mg")
+    elif route in INFUSION_ROUTES:
+        total = Decimal(0)
+        minutes_run = Decimal(0)
+        rate: Decimal | None = None
+        since: datetime | None = None
+        stop_at = end
+        ordered = sorted(events, key=lambda e: e.at)
+        for e in ordered:
+            if since is not None and rate is not None:
+                stop = e.at if stop_at is None else min(e.at, stop_at)
+                mins = max(Decimal((stop - since).total_seconds()) / 60, Decimal(0))
+                total += rate * mins
+                minutes_run += mins
+                lines.append(
+                    f"{fmt(_quantize(mins, Decimal('0.01')))} min × {fmt(rate)} mg/min = "
+                    f"{fmt(_quantize(rate * mins, GIVEN_MG_STEP))} mg"
+                )
+            if stop_at is not None and e.at >= stop_at:
+                since = None
+                break
+            if e.kind in ("start", "resume", "rate"):
+                if e.rate_mg_per_min is not None:
+                    rate = Decimal(e.rate_mg_per_min)
+                since = e.at
+            elif e.kind in ("pause", "stop"):
+                since = None
+                if e.kind == "stop":
+                    break
+        if since is not None and rate is not None and stop_at is not None:
+            mins = max(Decimal((stop_at - since).total_seconds()) / 60, Decimal(0))
+            total += rate * mins
+            minutes_run += mins
+            lines.append(
+                f"{fmt(_quantize(mins, Decimal('0.01')))} min × {fmt(rate)} mg/min = "
+                f"{fmt(_quantize(rate * mins, GIVEN_MG_STEP))} mg (until the dose ended)"
+            )
+        tolerance = RATE_MG_PER_MIN_STEP / 2 * minutes_run
+        if total >= drawn - tolerance:
+            given = drawn
+            if total != drawn:
+                lines.append(
+                    f"{fmt(_quantize(total, GIVEN_MG_STEP))} mg is within the rate's rounding "
+                    f"(± {fmt(_quantize(tolerance, Decimal('0.001')))} mg) of the "
+                    f"{fmt(drawn)} mg drawn: all given"
+                )
+        else:
+            given = _quantize(total, GIVEN_MG_STEP)
+    else:
+        given = drawn if any(e.kind == "given" for e in events) else Decimal(0)
+        lines.append(f"Given as one dose: {fmt(given)} mg")
+    unused = drawn - given
+    lines.append(
+        f"Drawn {fmt(drawn)} mg − given {fmt(given)} mg = {fmt(unused)} mg unused (to be wasted)"
+    )
+    return Given(drawn, given, unused, tuple(lines))
+
+
+def observation_unmet(
+    route: str, dose_ended_at: datetime | None, now: datetime, settings: DosingSettings = DEFAULTS
+) -> str | None:
+    """The minimum observation after the dose ended, as an unmet discharge criterion, or None."""
+    need = settings.observation_minutes(route)
+    if need is None:
+        return None
+    if dose_ended_at is None:
+        return f"The dose has not ended: observe at least {fmt(need)} min after it ends."
+    elapsed = Decimal(int((now - dose_ended_at).total_seconds())) / 60
+    if elapsed < need:
+        return (
+            f"Minimum observation after the dose: {fmt(elapsed.to_integral_value(ROUND_FLOOR))} "
+            f"of at least {fmt(need)} min since the dose ended ({route}; clinic dosing settings)."
+        )
+    return None
+
+
+# ---------------------------------------------------------------------------
 # CLI: ketaflow dose ...
 # ---------------------------------------------------------------------------
 
@@ -623,7 +956,11 @@ def _build_parser() -> _Parser:
     p.add_argument("--minutes", help="infusion time in minutes (iv-ketamine)")
     p.add_argument("--stock-mg-per-ml", help="stock concentration in mg/mL")
     p.add_argument("--bag-ml", help="infusion bag volume in mL (iv-ketamine)")
-    p.add_argument("--override-reason", help="written reason to exceed the clinic mg/kg maximum")
+    p.add_argument(
+        "--override-reason",
+        help=f"written reason (at least {OVERRIDE_REASON_MIN_CHARS} characters) to exceed the "
+        "clinic mg/kg maximum; never passes the absolute ceiling",
+    )
     p.add_argument("--dose-mg", help="esketamine dose in mg (28, 56 or 84)")
     p.add_argument("--last-dose-at", help="ISO date-time of the previous dose")
     p.add_argument("--min-interval-hours", help="minimum hours between doses (default: setting)")

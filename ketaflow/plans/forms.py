@@ -44,7 +44,9 @@ class PlanForm(bounds.BoundedForm):
         label="Justification to exceed the clinic's mg/kg maximum",
         required=False,
         widget=forms.Textarea(attrs={"rows": 2}),
-        help_text="Only needed above the maximum; recorded with the plan.",
+        help_text=f"Only needed above the maximum; at least {dosing.OVERRIDE_REASON_MIN_CHARS} "
+        f"characters and {dosing.OVERRIDE_REASON_MIN_WORDS} words, recorded with the plan. No "
+        "justification passes the clinic's absolute ceiling.",
     )
     start_date = bounds.date_field(label="Start date")
     goals = forms.CharField(label="Goals", widget=forms.Textarea(attrs={"rows": 3}))

@@ -6,6 +6,7 @@ version. The plan row holds only the workflow state (status, current phase), who
 recorded as ``PlanEvent`` rows with their reasons and outcomes.
 """
 
+from dataclasses import fields as dataclass_fields
 from decimal import Decimal
 
 from django.conf import settings
@@ -25,14 +26,33 @@ ROUTE_CHOICES = [
 ROUTE_LABELS = dict(ROUTE_CHOICES)
 
 
+def _setting(name: str) -> models.DecimalField:
+    """A dosing setting stored with the default of ``dosing.DosingSettings`` (its source is
+    shown beside it on the settings page, from ``dosing.setting_sources()``)."""
+    f = next(f for f in dataclass_fields(dosing.DosingSettings) if f.name == name)
+    return models.DecimalField(max_digits=8, decimal_places=3, default=f.default)
+
+
 class DosingSettingsRow(models.Model):
     """A clinic's dose limits (``ketaflow.clinical.dosing.DosingSettings``); defaults from there."""
 
     clinic = models.OneToOneField(Clinic, on_delete=models.CASCADE, related_name="+")
     iv_max_mg_per_kg = models.DecimalField(max_digits=6, decimal_places=3, default=Decimal("1.0"))
-    im_max_mg_per_kg = models.DecimalField(max_digits=6, decimal_places=3, default=Decimal("1.0"))
+    im_max_mg_per_kg = models.DecimalField(max_digits=6, decimal_places=3, default=Decimal("0.7"))
     sc_max_mg_per_kg = models.DecimalField(max_digits=6, decimal_places=3, default=Decimal("0.9"))
-    oral_max_mg_per_kg = models.DecimalField(max_digits=6, decimal_places=3, default=Decimal("7"))
+    oral_max_mg_per_kg = models.DecimalField(max_digits=6, decimal_places=3, default=Decimal("2.5"))
+    iv_ceiling_mg_per_kg = _setting("iv_ceiling_mg_per_kg")
+    iv_ceiling_mg = _setting("iv_ceiling_mg")
+    im_ceiling_mg_per_kg = _setting("im_ceiling_mg_per_kg")
+    im_ceiling_mg = _setting("im_ceiling_mg")
+    sc_ceiling_mg_per_kg = _setting("sc_ceiling_mg_per_kg")
+    sc_ceiling_mg = _setting("sc_ceiling_mg")
+    oral_ceiling_mg_per_kg = _setting("oral_ceiling_mg_per_kg")
+    oral_ceiling_mg = _setting("oral_ceiling_mg")
+    iv_observation_min = _setting("iv_observation_min")
+    im_observation_min = _setting("im_observation_min")
+    sc_observation_min = _setting("sc_observation_min")
+    oral_observation_min = _setting("oral_observation_min")
     esketamine_max_mg = models.DecimalField(max_digits=6, decimal_places=1, default=Decimal("84"))
     rounding_mg = models.DecimalField(max_digits=6, decimal_places=3, default=Decimal("0.1"))
     min_interval_hours = models.DecimalField(max_digits=6, decimal_places=2, default=Decimal("24"))
@@ -54,6 +74,18 @@ class DosingSettingsRow(models.Model):
         "sc_max_mg_per_kg",
         "oral_max_mg_per_kg",
         "esketamine_max_mg",
+        "iv_ceiling_mg_per_kg",
+        "iv_ceiling_mg",
+        "im_ceiling_mg_per_kg",
+        "im_ceiling_mg",
+        "sc_ceiling_mg_per_kg",
+        "sc_ceiling_mg",
+        "oral_ceiling_mg_per_kg",
+        "oral_ceiling_mg",
+        "iv_observation_min",
+        "im_observation_min",
+        "sc_observation_min",
+        "oral_observation_min",
         "min_interval_hours",
     ]
 

@@ -42,6 +42,9 @@ _LIMIT_FIELDS = {
     "esketamine_max": "dose_value",
     "minutes": "dose_value",
     "min_interval": "dose_value",
+    "ceiling_mg_per_kg": "dose_value",
+    "ceiling_mg": "dose_value",
+    "override_reason": "override_reason",
 }
 
 
@@ -365,6 +368,7 @@ def save_dosing_settings(*, clinic, actor, data) -> DosingSettingsRow:
     form = DosingSettingsForm(data, instance=row)
     if not form.is_valid():
         raise ValidationError(form.errors.as_data())
+    before = {name: dosing.fmt(form.initial[name]) for name in CEILING_FIELDS}
     row = form.save(commit=False)
     try:
         row.as_dosing()
@@ -373,14 +377,28 @@ def save_dosing_settings(*, clinic, actor, data) -> DosingSettingsRow:
         raise ValidationError({field: [exc.message]}) from exc
     row.updated_by = actor
     row.save()
+    # A change of an absolute ceiling (or an observation minimum) is named with its old and new
+    # value in the audit event, so raising a ceiling can always be traced to who and when.
+    changes = {
+        name: {"from": before[name], "to": dosing.fmt(getattr(row, name))}
+        for name in CEILING_FIELDS
+        if before[name] != dosing.fmt(getattr(row, name))
+    }
     audit.record(
         action="update",
         clinic=clinic,
         actor=actor,
         obj=row,
-        detail={"fields": sorted(form.changed_data)},
+        detail={"fields": sorted(form.changed_data), "limits": changes},
     )
     return row
+
+
+CEILING_FIELDS = [
+    name
+    for name in DosingSettingsRow.FIELDS
+    if "_ceiling_" in name or name.endswith("_observation_min") or name.endswith("_max_mg_per_kg")
+]
 
 
 @transaction.atomic

@@ -168,7 +168,7 @@ def build(user, clinic, patient, plan) -> CourseView:
             admin = tx.one(c.session, "administration")
             c.facts = [
                 f"{tx.route_label(c.session.route)}"
-                + (f", {admin.dose_mg.normalize():f} mg" if admin else ", no dose recorded")
+                + (f", {admin.recorded_mg.normalize():f} mg" if admin else ", no dose recorded")
                 + f" · {c.session.get_state_display()}"
             ]
     return CourseView(

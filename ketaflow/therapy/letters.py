@@ -54,7 +54,7 @@ def _treatments(patient, plan, tz) -> list[dict]:
                 {
                     "date": s.dose_started_at.astimezone(tz).date().isoformat(),
                     "route": tx.route_label(s.route),
-                    "dose_mg": f"{admin.dose_mg.normalize():f}" if admin else "",
+                    "dose_mg": f"{admin.recorded_mg.normalize():f}" if admin else "",
                     "state": s.get_state_display(),
                 },
             )

@@ -145,7 +145,7 @@ def session_facts(session) -> list[str]:
     admin = tx.one(session, "administration")
     if admin is not None:
         lines.append(
-            f"Dose given: {admin.dose_mg.normalize():f} mg {admin.drug}, {admin.product} "
+            f"Dose given: {admin.recorded_mg.normalize():f} mg {admin.drug}, {admin.product} "
             f"({admin.concentration}), lot {admin.lot_number}."
         )
     else:

@@ -178,12 +178,26 @@ class SessionOut(Schema):
     checklist: dict[str, Any]
 
 
+class DoseGivenOut(Schema):
+    drawn_mg: Decimal = Field(..., description="Dose drawn up (the calculation of the day)")
+    given_mg: Decimal | None = Field(
+        ..., description="Amount actually given, from the dose events; null until dosing ends"
+    )
+    given_arithmetic: list[str]
+    unused_mg: Decimal | None = Field(..., description="drawn_mg - given_mg")
+    wasted_mg: Decimal = Field(..., description="Waste recorded for this session")
+    waste_due_mg: Decimal = Field(
+        ..., description="Unused drug not yet recorded as waste (the note cannot be signed)"
+    )
+
+
 class SessionDetailOut(SessionOut):
     predose_problems: list[str]
     discharge_unmet: list[str]
     next_reading_due: datetime.datetime | None
     vitals: list[VitalOut]
     alerts: list[SessionAlertOut]
+    dose: DoseGivenOut | None = None
 
 
 class SessionPage(Schema):
@@ -315,6 +329,17 @@ def _detail(s) -> dict:
         vitals=[_vital(r, *v.findings[r.pk]) for r in v.vitals],
         alerts=v.alerts,
     )
+    a = v.administration
+    if a is not None:
+        wasted = sum((w.amount_mg for w in v.waste), Decimal(0))
+        out["dose"] = {
+            "drawn_mg": a.dose_mg,
+            "given_mg": a.given_mg,
+            "given_arithmetic": a.given_arithmetic,
+            "unused_mg": a.unused_mg,
+            "wasted_mg": wasted,
+            "waste_due_mg": v.waste_due["outstanding_mg"] if v.waste_due else Decimal(0),
+        }
     return out
 
 

@@ -76,6 +76,15 @@ def seed(*, clinic, staff, rng):
                 actor=nurse,
                 reason="Vomiting after the first device, stopped early (synthetic)",
             )
+            due = services.waste_due(s)
+            if due is not None:  # the devices not given are wasted, witnessed
+                services.record_waste(
+                    session=s,
+                    actor=nurse,
+                    amount_mg=due["outstanding_mg"],
+                    reason="Devices not given after the early stop (synthetic)",
+                    witness=prescriber,
+                )
             continue
         s = builder.build(appt, to=state, nurse=nurse, prescriber=prescriber)
         if state == "monitoring":

@@ -5,9 +5,12 @@ A session is opened from the day's appointment and moves through the states of
 session and everything charted in it are read-only; corrections are signed addenda.
 """
 
+from decimal import Decimal
+
 from django.conf import settings
 from django.db import models
 
+from ketaflow.clinical import dosing
 from ketaflow.clinical import vitals as rules
 from ketaflow.tenancy.models import Clinic, ClinicOwned
 
@@ -275,7 +278,14 @@ class SessionAlert(ClinicOwned):
 
 
 class AdministrationRecord(ClinicOwned):
-    """What was given: one row per session (the drug as prepared)."""
+    """What was prepared and what was given: one row per session.
+
+    ``dose_mg`` is the dose drawn up (the calculation of the day). ``given_mg`` is what the
+    patient actually received, computed by ``dosing.administered_mg`` from the dose events when
+    the dose ends (an infusion's start, rate changes, pauses and stop; the devices given); null
+    while dosing. ``dose_mg - given_mg`` is unused drug that must be recorded as waste before
+    the note is signed.
+    """
 
     session = models.OneToOneField(
         TreatmentSession, on_delete=models.PROTECT, related_name="administration"
@@ -290,6 +300,37 @@ class AdministrationRecord(ClinicOwned):
     rate_ml_per_h = models.DecimalField(max_digits=8, decimal_places=2, null=True, blank=True)
     administered_by = models.ForeignKey(USER, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
+    given_mg = models.DecimalField(
+        max_digits=9,
+        decimal_places=3,
+        null=True,
+        blank=True,
+        help_text="Amount actually given, computed from the dose events when the dose ended.",
+    )
+    given_arithmetic = models.JSONField(default=list, blank=True)
+
+    @property
+    def given_text(self) -> str:
+        """ "4.08 mg of 40.8 mg drawn (36.72 mg not given)", "40.8 mg", or not known yet."""
+        f = dosing.fmt
+        if self.given_mg is None:
+            return f"not known until dosing ends ({f(self.dose_mg)} mg drawn)"
+        if self.unused_mg:
+            return (
+                f"{f(self.given_mg)} mg of {f(self.dose_mg)} mg drawn "
+                f"({f(self.unused_mg)} mg not given)"
+            )
+        return f"{f(self.given_mg)} mg"
+
+    @property
+    def recorded_mg(self) -> Decimal:
+        """What the record reports as the dose: the amount given once dosing has ended (the
+        amount drawn only while it is still running)."""
+        return self.dose_mg if self.given_mg is None else self.given_mg
+
+    @property
+    def unused_mg(self) -> Decimal | None:
+        return None if self.given_mg is None else self.dose_mg - self.given_mg
 
 
 class DoseEvent(ClinicOwned):

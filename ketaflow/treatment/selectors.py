@@ -228,6 +228,7 @@ class SessionView:
     settings: object
     #: VitalSign pk -> (findings, next due after it) from the series function.
     findings: dict = field(default_factory=dict)
+    waste_due: dict | None = None
 
 
 def session_view(s: TreatmentSession) -> SessionView:
@@ -275,6 +276,7 @@ def session_view(s: TreatmentSession) -> SessionView:
         else [],
         settings=cfg_row,
         findings=findings,
+        waste_due=services.waste_due(s) if administration else None,
     )
 
 
@@ -314,9 +316,20 @@ def note_text(s: TreatmentSession) -> str:
     if v.administration:
         a = v.administration
         lines.append(
-            f"Administered {a.drug}, {a.product} {a.concentration}, lot {a.lot_number} "
-            f"(exp {a.expiry}), {a.dose_mg} mg {a.route} by {a.administered_by.get_full_name()}."
+            f"Prepared {a.drug}, {a.product} {a.concentration}, lot {a.lot_number} "
+            f"(exp {a.expiry}), {dosing.fmt(a.dose_mg)} mg drawn, {a.route}, by "
+            f"{a.administered_by.get_full_name()}."
         )
+        if a.given_mg is None:
+            lines.append("Dose given: not yet known (dosing has not ended).")
+        else:
+            lines.append(
+                f"Dose given: {dosing.fmt(a.given_mg)} mg of {dosing.fmt(a.dose_mg)} mg drawn"
+                + (f"; {dosing.fmt(a.unused_mg)} mg not given" if a.unused_mg else "")
+                + " ("
+                + "; ".join(a.given_arithmetic)
+                + ")."
+            )
     for e in v.dose_events:
         extra = f" rate {e.rate_mg_per_min} mg/min" if e.rate_mg_per_min else ""
         dev = f" #{e.device_number}" if e.device_number else ""
@@ -385,7 +398,8 @@ def rems_prefill(s: TreatmentSession) -> dict:
         if after:
             at40 = min(after, key=lambda r: abs((r.at - mark).total_seconds()))
     last = bp[-1] if bp else None
-    dose = str(int(v.administration.dose_mg)) if v.administration else ""
+    # the dose given (devices actually used), not the dose drawn
+    dose = str(int(v.administration.recorded_mg)) if v.administration else ""
     end = s.discharged_at or now()
     total = int((end - s.dose_started_at).total_seconds() // 60) if s.dose_started_at else ""
     pre = [m for m in v.measures if m.instrument == "moaas" and m.timing == "pre"]

@@ -908,16 +908,64 @@ def start_dosing(*, session, actor, data: dict) -> AdministrationRecord:
     ):
         s.dose_ended_at = at
         _move(s, S.MONITORING, actor, at=at)
+        _reconcile_given(s, record)
     s.save()
+    detail = {"session": s.pk, "dose_mg": str(record.dose_mg), "lot": record.lot_number}
+    if record.given_mg is not None:
+        detail["given_mg"] = str(record.given_mg)
     audit.record(
         action="create",
         clinic=s.clinic,
         actor=actor,
         patient=s.patient,
         obj=record,
-        detail={"session": s.pk, "dose_mg": str(record.dose_mg), "lot": record.lot_number},
+        detail=detail,
     )
     return record
+
+
+def _dosing_settings(clinic) -> dosing.DosingSettings:
+    from ketaflow.plans import selectors as plans
+
+    return plans.dosing_settings(clinic)
+
+
+def _reconcile_given(s, record=None, end=None) -> AdministrationRecord | None:
+    """Store the amount actually given, computed from the session's dose events (an
+    infusion's start, rate changes, pauses and stop; the devices given), when the dose ends.
+    Runs inside the caller's transaction; the caller's audit event names the result."""
+    record = record or AdministrationRecord.objects.filter(session=s).first()
+    if record is None:
+        return None
+    events = [
+        dosing.DoseEventIn(e.kind, e.at, e.rate_mg_per_min)
+        for e in DoseEvent.objects.filter(session=s).order_by("at", "id")
+    ]
+    given = dosing.administered_mg(s.route, record.dose_mg, events, end=end)
+    record.given_mg = given.given_mg
+    record.given_arithmetic = list(given.arithmetic)
+    record.save(update_fields=["given_mg", "given_arithmetic"])
+    return record
+
+
+def waste_due(s) -> dict | None:
+    """The drug drawn but not given and not yet recorded as waste, or None when nothing is
+    outstanding (no administration, dose not ended, or waste recorded)."""
+    record = AdministrationRecord.objects.filter(session=s).first()
+    if record is None or record.given_mg is None:
+        return None
+    wasted = sum((w.amount_mg for w in Waste.objects.filter(session=s)), Decimal(0))
+    outstanding = record.unused_mg - wasted
+    if outstanding <= 0:
+        return None
+    return {
+        "drawn_mg": record.dose_mg,
+        "given_mg": record.given_mg,
+        "unused_mg": record.unused_mg,
+        "wasted_mg": wasted,
+        "outstanding_mg": outstanding,
+        "outstanding_text": dosing.fmt(outstanding),
+    }
 
 
 @transaction.atomic
@@ -955,6 +1003,7 @@ def record_dose_event(*, session, actor, kind: str, at=None, rate_mg_per_min=Non
         if number >= planned:
             s.dose_ended_at = at
             _move(s, S.MONITORING, actor, at=at)
+            _reconcile_given(s)
     else:
         if s.route != dosing.IV or kind not in (K.RATE, K.PAUSE, K.RESUME, K.STOP):
             raise ValidationError({"kind": ["Choose rate change, pause, resume or end."]})
@@ -983,14 +1032,20 @@ def record_dose_event(*, session, actor, kind: str, at=None, rate_mg_per_min=Non
         if kind == K.STOP:
             s.dose_ended_at = at
             _move(s, S.MONITORING, actor, at=at)
+            _reconcile_given(s)
     s.save()
+    detail = {"session": s.pk, "kind": ev.kind}
+    if s.dose_ended_at is not None:
+        record = AdministrationRecord.objects.filter(session=s).first()
+        if record is not None and record.given_mg is not None:
+            detail["given_mg"] = str(record.given_mg)
     audit.record(
         action="create",
         clinic=s.clinic,
         actor=actor,
         patient=s.patient,
         obj=ev,
-        detail={"session": s.pk, "kind": ev.kind},
+        detail=detail,
     )
     return ev
 
@@ -1105,7 +1160,15 @@ def discharge_facts(
 
 
 def unmet_criteria(s, **kwargs) -> list[str]:
-    return rules.discharge_unmet(discharge_facts(s, **kwargs), settings_for(s.clinic).as_rules())
+    unmet = rules.discharge_unmet(discharge_facts(s, **kwargs), settings_for(s.clinic).as_rules())
+    if s.dose_ended_at is not None:
+        # The route's minimum observation after the dose ended (clinic dosing settings).
+        observation = dosing.observation_unmet(
+            s.route, s.dose_ended_at, kwargs.get("at") or now(), _dosing_settings(s.clinic)
+        )
+        if observation:
+            unmet.append(observation)
+    return unmet
 
 
 @transaction.atomic
@@ -1261,6 +1324,8 @@ def stop_early(*, session, actor, reason) -> TreatmentSession:
     _move(s, S.STOPPED, actor, reason=_reason(reason))
     if s.dose_ended_at is None:
         s.dose_ended_at = s.state_changed_at
+        # The dose was running: what was given is counted up to the stop.
+        _reconcile_given(s, end=s.dose_ended_at)
     s.save()
     if s.route == dosing.ESKETAMINE and s.dose_started_at is not None:
         _ensure_rems(s)  # the REMS form is due for every session in which a device was used
@@ -1312,6 +1377,18 @@ def sign_note(*, session, actor, free_text: str | None = None) -> SessionNote:
     s = _writable(session)
     if s.state not in (S.DISCHARGED, S.STOPPED):
         raise ValidationError({"state": ["Sign the note after discharge (or an early stop)."]})
+    due = waste_due(s)
+    if due is not None:
+        f = dosing.fmt
+        raise ValidationError(
+            {
+                "waste": [
+                    f"{f(due['drawn_mg'])} mg was drawn and {f(due['given_mg'])} mg given: record "
+                    f"the {f(due['outstanding_mg'])} mg not given as waste (amount, reason, "
+                    f"witness) before signing ({f(due['wasted_mg'])} mg recorded so far)."
+                ]
+            }
+        )
     note = SessionNote.objects.filter(session=s).first() or SessionNote(clinic=s.clinic, session=s)
     note.generated = generate_note(s)
     if free_text is not None:

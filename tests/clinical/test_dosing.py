@@ -167,9 +167,9 @@ def test_dose_rounding_to_zero_is_refused():
     ("route", "maximum", "extra"),
     [
         ("iv-ketamine", "1.0", {"minutes": 40}),
-        ("im-ketamine", "1.0", {}),
+        ("im-ketamine", "0.7", {}),
         ("sc-ketamine", "0.9", {}),
-        ("oral-ketamine", "7", {}),
+        ("oral-ketamine", "2.5", {}),
     ],
 )
 def test_max_mg_per_kg_per_route(route, maximum, extra):
@@ -184,7 +184,7 @@ def test_default_limits_and_sources():
     d = dz.DEFAULTS
     assert (d.iv_max_mg_per_kg, d.im_max_mg_per_kg, d.esketamine_max_mg) == (
         D("1.0"),
-        D("1.0"),
+        D("0.7"),
         D(84),
     )
     assert d.weight_basis == "actual"
@@ -200,6 +200,9 @@ def test_default_limits_and_sources():
         "rounding_mg",
         "min_interval_hours",
         "weight_basis",
+        *(f"{r}_ceiling_mg_per_kg" for r in ("iv", "im", "sc", "oral")),
+        *(f"{r}_ceiling_mg" for r in ("iv", "im", "sc", "oral")),
+        *(f"{r}_observation_min" for r in ("iv", "im", "sc", "oral")),
     }
     assert all(isinstance(text, str) and text for text in sources.values())
     assert "0.1 to 1.0 mg/kg" in sources["iv_max_mg_per_kg"]
@@ -268,9 +271,9 @@ def test_override_reason_not_needed_is_kept_but_no_override():
 )
 def test_weight_limits(weight, ok):
     if ok:
-        assert dz.calculate_weight_based("im-ketamine", weight, "0.5").weight_kg == D(weight)
+        assert dz.calculate_weight_based("im-ketamine", weight, "0.25").weight_kg == D(weight)
     else:
-        refused("weight_kg", dz.calculate_weight_based, "im-ketamine", weight, "0.5")
+        refused("weight_kg", dz.calculate_weight_based, "im-ketamine", weight, "0.25")
 
 
 @pytest.mark.parametrize(
@@ -455,12 +458,15 @@ def test_no_accepted_dose_without_override_exceeds_the_maximum(route, weight, pe
     try:
         r = dz.calculate_weight_based(route, weight, per_kg, settings=s, **extra)
     except dz.DoseError as exc:
-        assert exc.limit in {"max_mg_per_kg", "dose_mg"}
+        assert exc.limit in {"max_mg_per_kg", "dose_mg", "ceiling_mg_per_kg", "ceiling_mg"}
         if exc.limit == "max_mg_per_kg":
             assert per_kg > s.max_mg_per_kg(route)
+        if exc.limit == "ceiling_mg":
+            assert weight * per_kg > s.ceiling(route)[1]
         return
     assert r.override is None
     assert r.dose_mg <= weight * s.max_mg_per_kg(route)
+    assert r.dose_mg <= s.ceiling(route)[1]
     assert r.dose_mg > 0
     assert r.dose_mg % rounding == 0
     assert abs(r.dose_mg - weight * per_kg) < rounding
@@ -536,12 +542,12 @@ def test_cli_override(capsys):
         "--minutes",
         "40",
         "--override-reason",
-        "documented non-response",
+        "documented non-response at 1.0 mg/kg",
     ]
     assert dz.main(argv) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["dose_mg"] == 105
-    assert out["override_reason"] == "documented non-response"
+    assert out["override_reason"] == "documented non-response at 1.0 mg/kg"
 
 
 @pytest.mark.parametrize(
@@ -612,3 +618,209 @@ def test_cli_usage_errors_exit_2(argv, capsys):
 def test_cli_help(capsys):
     assert dz.main(["--help"]) == 0
     assert "--mg-per-kg" in capsys.readouterr().out
+
+
+# --- issue 17: absolute ceiling, override of real length, given amount, observation ----------
+
+REASON = "No response at 1.0 mg/kg after three infusions (synthetic)"
+
+
+@pytest.mark.parametrize(
+    ("route", "per_kg", "extra"),
+    [
+        ("iv-ketamine", "100", {"minutes": 40}),
+        ("iv-ketamine", "10", {"minutes": 40}),
+        ("iv-ketamine", "2.01", {"minutes": 40}),
+        ("im-ketamine", "1.01", {}),
+        ("sc-ketamine", "1.01", {}),
+        ("oral-ketamine", "7.01", {}),
+    ],
+)
+def test_ceiling_mg_per_kg_refuses_even_with_an_override(route, per_kg, extra):
+    err = refused(
+        "ceiling_mg_per_kg",
+        dz.calculate_weight_based,
+        route,
+        70,
+        per_kg,
+        override_reason=REASON,
+        **extra,
+    )
+    ceiling = dz.DEFAULTS.ceiling(route)[0]
+    assert f"absolute ceiling of {dz.fmt(ceiling)} mg/kg" in err.message
+    assert "no override" in err.message
+
+
+def test_ceiling_defaults_follow_the_issue_and_the_reference():
+    d = dz.DEFAULTS
+    assert d.ceiling("iv-ketamine") == (D(2), D(200))
+    assert d.ceiling("oral-ketamine") == (D(7), D(300))
+    assert d.ceiling("im-ketamine")[0] == D("1.0")
+    assert d.oral_max_mg_per_kg == D("2.5") and d.im_max_mg_per_kg == D("0.7")
+    # every default ceiling stays far below the Ketalar label's anaesthetic induction doses
+    assert d.ceiling("iv-ketamine")[0] < D("4.5") and d.ceiling("im-ketamine")[0] < D("6.5")
+    sources = dz.setting_sources()
+    assert "unit error" in sources["iv_ceiling_mg_per_kg"]
+    assert "25-300 mg" in sources["oral_ceiling_mg"]
+    for name in ("iv_ceiling_mg", "im_observation_min", "iv_observation_min"):
+        assert "clinic default, set by the medical director" in sources[name]
+
+
+def test_ceiling_in_mg_refuses_a_heavy_patient_even_within_mg_per_kg():
+    # 1.5 mg/kg is below the 2 mg/kg ceiling, but 150 kg × 1.5 = 225 mg is above 200 mg.
+    err = refused(
+        "ceiling_mg",
+        dz.calculate_weight_based,
+        "iv-ketamine",
+        150,
+        "1.5",
+        minutes=40,
+        override_reason=REASON,
+    )
+    assert "200 mg" in err.message
+    # oral: 130 kg × 2.5 mg/kg = 325 mg, within the clinic maximum, above the 300 mg ceiling
+    refused("ceiling_mg", dz.calculate_weight_based, "oral-ketamine", 130, "2.5")
+
+
+def test_override_between_maximum_and_ceiling_still_works():
+    r = dz.calculate_weight_based("iv-ketamine", 70, "1.5", minutes=40, override_reason=REASON)
+    assert r.dose_mg == D(105) and r.override is not None
+
+
+@pytest.mark.parametrize("reason", ["x", "per MD", "ok ok ok", "aaaaaaaaaaaaaaaaaaaaaaaaa"])
+def test_override_reason_needs_real_length(reason):
+    err = refused(
+        "override_reason",
+        dz.calculate_weight_based,
+        "iv-ketamine",
+        70,
+        "1.2",
+        minutes=40,
+        override_reason=reason,
+    )
+    assert "at least 20 characters and 3 words" in err.message
+
+
+def test_rounding_never_passes_the_ceiling_even_under_override():
+    s = dz.DosingSettings(rounding_mg=D(5), iv_ceiling_mg_per_kg=D("1.5"), iv_ceiling_mg=D(500))
+    # 73 kg × 1.5 mg/kg = 109.5 mg: nearest 5 mg would be 110, above the ceiling -> 105
+    r = dz.calculate_weight_based(
+        "iv-ketamine", 73, "1.5", minutes=40, override_reason=REASON, settings=s
+    )
+    assert r.dose_mg == D(105)
+    assert "absolute ceiling" in r.rounding["method"]
+
+
+def test_boundary_clinic_maximum_075_with_5mg_rounding_rounds_down():
+    s = dz.DosingSettings(rounding_mg=D(5), iv_max_mg_per_kg=D("0.75"))
+    # 73 kg × 0.75 = 54.75 mg: nearest 5 mg is 55 (above the maximum) -> down to 50
+    r = dz.calculate_weight_based("iv-ketamine", 73, "0.75", minutes=40, settings=s)
+    assert r.dose_mg == D(50)
+    assert "clinic maximum" in r.rounding["method"]
+    # 80 kg × 0.74 = 59.2 mg rounds to 60 mg, exactly the maximum 80 × 0.75: allowed
+    r = dz.calculate_weight_based("iv-ketamine", 80, "0.74", minutes=40, settings=s)
+    assert r.dose_mg == D(60) == D(80) * D("0.75")
+    assert r.rounding["method"] == "nearest, halves up"
+
+
+def test_settings_refuse_a_maximum_above_the_ceiling_and_a_ceiling_above_the_label():
+    with pytest.raises(dz.DoseError) as exc:
+        dz.DosingSettings(iv_max_mg_per_kg=D(3))
+    assert exc.value.limit == "settings.iv_max_mg_per_kg"
+    with pytest.raises(dz.DoseError) as exc:
+        dz.DosingSettings(iv_ceiling_mg_per_kg=D(20))
+    assert exc.value.limit == "settings.iv_ceiling_mg_per_kg"
+    # the medical director may raise a ceiling (an audited settings change)
+    raised = dz.DosingSettings(iv_ceiling_mg_per_kg=D(3), iv_max_mg_per_kg=D(3))
+    assert dz.calculate_weight_based("iv-ketamine", 70, "2.5", minutes=40, settings=raised)
+
+
+def test_cli_refuses_above_the_ceiling_even_with_an_override(capsys):
+    argv = [
+        "--route",
+        "iv-ketamine",
+        "--weight-kg",
+        "70",
+        "--mg-per-kg",
+        "10",
+        "--minutes",
+        "40",
+        "--override-reason",
+        "per MD",
+    ]
+    assert dz.main(argv) == 2
+    err = capsys.readouterr()
+    assert err.out == ""
+    assert "ceiling_mg_per_kg" in err.err and "2 mg/kg" in err.err
+    assert dz.main([*argv[:-1], REASON]) == 2
+    assert "absolute ceiling" in capsys.readouterr().err
+
+
+T0 = datetime(2030, 1, 7, 9, 0, tzinfo=UTC)
+
+
+def ev(kind, minute, rate=None):
+    return dz.DoseEventIn(kind, T0 + timedelta(minutes=minute), None if rate is None else D(rate))
+
+
+def test_infusion_stopped_at_4_of_40_minutes_gives_4_08_of_40_8_mg():
+    g = dz.administered_mg("iv-ketamine", "40.8", [ev("start", 0, "1.02"), ev("stop", 4)])
+    assert (g.given_mg, g.unused_mg) == (D("4.08"), D("36.72"))
+    assert any("4 min × 1.02 mg/min" in line for line in g.arithmetic)
+
+
+def test_full_infusion_gives_what_was_drawn_within_the_rate_rounding():
+    # 35 mg over 40 min: 0.875 mg/min exactly; 36.5 mg: 0.913 mg/min shown (0.9125)
+    g = dz.administered_mg("iv-ketamine", "36.5", [ev("start", 0, "0.913"), ev("stop", 40)])
+    assert g.given_mg == D("36.5") and g.unused_mg == 0
+    g = dz.administered_mg("iv-ketamine", "35", [ev("start", 0, "0.875"), ev("stop", 45)])
+    assert g.given_mg == D(35)  # never more than was drawn
+
+
+def test_infusion_with_rate_change_and_pause():
+    events = [
+        ev("start", 0, "1"),
+        ev("rate", 10, "0.5"),  # 10 mg
+        ev("pause", 20),  # 5 mg
+        ev("resume", 30, "1"),
+        ev("stop", 35),  # 5 mg
+    ]
+    g = dz.administered_mg("iv-ketamine", "40", events)
+    assert (g.given_mg, g.unused_mg) == (D(20), D(20))
+
+
+def test_infusion_cut_short_by_the_session_end():
+    g = dz.administered_mg(
+        "iv-ketamine", "40", [ev("start", 0, "1")], end=T0 + timedelta(minutes=7)
+    )
+    assert g.given_mg == D(7)
+
+
+def test_esketamine_given_counts_devices_and_others_the_single_dose():
+    g = dz.administered_mg("esketamine-nasal", "84", [ev("device", 0), ev("device", 5)])
+    assert (g.given_mg, g.unused_mg) == (D(56), D(28))
+    assert dz.administered_mg("im-ketamine", "35", [ev("given", 0)]).given_mg == D(35)
+
+
+@pytest.mark.parametrize(
+    ("route", "minutes"),
+    [
+        ("iv-ketamine", 30),
+        ("im-ketamine", 60),
+        ("sc-ketamine", 60),
+        ("oral-ketamine", 120),
+    ],
+)
+def test_minimum_observation_after_the_dose_ends(route, minutes):
+    end = T0
+    assert dz.observation_unmet(route, None, T0) is not None
+    early = dz.observation_unmet(route, end, end + timedelta(seconds=30))
+    assert early and f"of at least {minutes} min" in early
+    assert dz.observation_unmet(route, end, end + timedelta(minutes=minutes - 1)) is not None
+    assert dz.observation_unmet(route, end, end + timedelta(minutes=minutes)) is None
+
+
+def test_esketamine_observation_stays_with_the_first_device_rule():
+    # Spravato: at least 120 min from the first device (treatment setting, never below 120)
+    assert dz.DEFAULTS.observation_minutes("esketamine-nasal") is None
+    assert dz.observation_unmet("esketamine-nasal", T0, T0) is None

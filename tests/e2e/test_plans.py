@@ -121,3 +121,32 @@ def test_owner_sets_staff_hours_durations_and_removes_a_closure(
     expect(page.get_by_text("Mon 09:00-13:00")).to_be_visible()
     shoot(page, "plans-07-staff-hours")
     assert _errors(console_log) == [], console_log
+
+
+def test_a_100_mg_per_kg_plan_cannot_be_signed_in_the_browser(
+    page, live_server, auth, shoot, console_log, clinic, make_user, make_patient
+):
+    """Issue 17: the 100 mg/kg IV plan (8,200 mg for 82 kg, justification "x") is refused,
+    naming the absolute ceiling, even with a justification of real length; nothing is signed."""
+    from ketaflow.plans.models import PlanVersion
+
+    prescriber = make_user(clinic, PRESCRIBER)
+    patient = make_patient(clinic, legal_given_name="Rowan", legal_family_name="Ito-Synth")
+    auth.sign_in(page, prescriber)
+    page.goto(f"/patients/{patient.pk}/plan/")
+    page.get_by_role("link", name="New plan").click()
+    page.get_by_label("Protocol").select_option("iv-ketamine-clinic-6")
+    page.get_by_label("Today's body weight (kg)").fill("82")
+    page.locator("#id_dose_value").fill("100")
+    page.get_by_label("Justification to exceed the clinic's mg/kg maximum").fill(
+        "Partial response at 1.0 mg/kg after three infusions (synthetic)"
+    )
+    page.get_by_label("Start date").fill(datetime.date.today().isoformat())
+    page.get_by_label("Goals").fill("Response (synthetic)")
+    page.get_by_role("button", name="Sign and save").click()
+    expect(
+        page.get_by_text(re.compile("above the absolute ceiling of 2 mg/kg")).first
+    ).to_be_visible()
+    shoot(page, "plans-05-ceiling-refused")
+    assert not PlanVersion.objects.filter(plan__patient=patient).exists()
+    assert _errors(console_log) == []

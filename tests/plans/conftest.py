@@ -29,3 +29,17 @@ def gate_open(monkeypatch):
         gates, "approved_routes", lambda patient: {"iv-ketamine", "esketamine-nasal"}
     )
     monkeypatch.setattr(gates, "signed_consent", lambda patient, route: object())
+
+
+@pytest.fixture
+def settings_data():
+    """The whole dosing settings form at its defaults, with changes (the page posts every field)."""
+    from ketaflow.clinical import dosing
+    from ketaflow.plans.models import DosingSettingsRow
+
+    def make(**changes):
+        data = {name: str(getattr(dosing.DEFAULTS, name)) for name in DosingSettingsRow.FIELDS}
+        data.update({k: str(v) for k, v in changes.items()})
+        return data
+
+    return make

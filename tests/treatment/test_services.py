@@ -90,6 +90,18 @@ def test_stop_early_with_reason_then_note(build, staff):
     services.stop_early(session=s, actor=staff["nurse"], reason="Patient asked to stop (synthetic)")
     s.refresh_from_db()
     assert s.state == S.STOPPED and s.dose_ended_at is not None
+    # the infusion ran about 15 of 40 minutes: the rest must be wasted before signing
+    unused = s.administration.unused_mg
+    assert unused > 0
+    with pytest.raises(ValidationError, match="as waste"):
+        services.sign_note(session=s, actor=staff["nurse"], free_text="Stopped at request.")
+    services.record_waste(
+        session=s,
+        actor=staff["nurse"],
+        amount_mg=unused,
+        reason="Infusion stopped early (synthetic)",
+        witness=staff["prescriber"],
+    )
     services.sign_note(session=s, actor=staff["nurse"], free_text="Stopped at request.")
     s.refresh_from_db()
     assert s.state == S.SIGNED
@@ -440,7 +452,8 @@ def test_two_nurses_vitals_and_acknowledgements_at_once(build, staff, make_user,
 
 
 def test_iv_discharge_criteria_then_discharge_completes_appointment(build, staff):
-    s = build("monitoring")
+    # dose ended 40 min ago: past the IV minimum observation (30 min, dosing settings)
+    s = build("monitoring", dose_start=ago(80))
     unmet = services.assess_recovery(
         session=s, actor=staff["nurse"], walks_steadily=False, responsible_adult=True
     )
