@@ -1307,8 +1307,12 @@ def save_rems(*, session, actor, data: dict) -> RemsForm:
     form = RemsForm.objects.select_for_update(no_key=True, of=("self",)).get(pk=form.pk)
     if form.signed_at:
         raise SignedRecordError("This REMS form is signed: it cannot change.")
-    keys = {k for k, *_ in rems.fields(form.form_version)}
-    form.data = {**form.data, **{k: v for k, v in data.items() if k in keys}}
+    # Every answer typed as the form's own version has it: "maybe" for a yes/no question,
+    # a word for minutes or a blood pressure out of range is refused naming the field.
+    cleaned, errors = rems.clean(data, form.form_version)
+    if errors:
+        raise ValidationError(errors)
+    form.data = {**form.data, **cleaned}
     form.save(update_fields=["data"])
     audit.record(
         action="update",
@@ -1316,7 +1320,7 @@ def save_rems(*, session, actor, data: dict) -> RemsForm:
         actor=actor,
         patient=s.patient,
         obj=form,
-        detail={"fields": sorted(k for k in data if k in keys)},
+        detail={"fields": sorted(cleaned), "version": form.form_version},
     )
     return form
 

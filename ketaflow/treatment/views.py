@@ -580,9 +580,11 @@ def rems_form(request, pk):
             "patient": s.patient,
             "form": form,
             "fields": [
-                (k, label, kind, req, data.get(k, ""))
+                (k, label, kind, req, data.get(k, ""), rems.choices(kind))
                 for k, label, kind, req in rems.fields(version)
             ],
+            "version": version,
+            "version_label": rems.label_of(version),
             "missing": rems.missing(data, version),
             "source": rems.SOURCE,
         },

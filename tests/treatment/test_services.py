@@ -554,7 +554,7 @@ def test_note_is_generated_from_the_record(build):
 # ---------------------------------------------------------------------------- REMS
 
 
-def test_rems_form_prefilled_at_discharge_and_signing_blocked_when_missing(appt, staff):
+def test_rems_form_prefilled_at_discharge_and_signing_blocked_when_missing(appt, staff, rems_extra):
     from ketaflow.treatment import builder
 
     s = builder.build(
@@ -563,8 +563,10 @@ def test_rems_form_prefilled_at_discharge_and_signing_blocked_when_missing(appt,
     form = s.rems
     assert form.data["dose"] == "56" and form.data["lot_number"] == "SYN-LOT-4471"
     assert int(form.data["total_minutes"]) >= 120
-    assert form.data["bp_before"] == "124/78" and form.data["bp_40"]
+    assert (form.data["bp_before_systolic"], form.data["bp_before_diastolic"]) == (124, 78)
+    assert form.data["bp_40_systolic"]
     assert (form.due_by - s.dose_started_at.astimezone(s.clinic.tz).date()).days == 7
+    services.save_rems(session=s, actor=staff["nurse"], data=rems_extra)
     services.save_rems(session=s, actor=staff["nurse"], data={"lot_number": ""})
     with pytest.raises(ValidationError, match="Lot number"):
         services.sign_rems(session=s, actor=staff["nurse"])
