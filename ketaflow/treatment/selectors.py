@@ -105,6 +105,17 @@ class BoardRow:
     recheck: str = ""
     since: str = "check-in"
     route_label: str = ""
+    banner: object = None  # patients.selectors.SafetyBanner, set by attach_banners
+
+
+def attach_banners(clinic, rows, *, scope) -> None:
+    """Each chair's safety banner (two identifiers, age, allergies, risk flag, consent,
+    similar names in today), for all rows at once: a constant number of queries."""
+    from ketaflow.patients.selectors import safety_banners
+
+    banners = safety_banners(clinic, [r.session.patient for r in rows], scope=scope)
+    for r in rows:
+        r.banner = banners[r.session.patient_id]
 
 
 def board_locations(clinic, scope):
@@ -478,23 +489,36 @@ def rems_rows(form):
 
 def dosed_sessions(clinic, *, patient=None, plan=None):
     """Treatments given, for the measures app's treatment timeline: every session in which
-    dosing started (including those stopped early), dated by its appointment so that the
-    completed visit and its session count once. One query."""
+    dosing started (including those stopped early), dated by the recorded start of the dose
+    (a course's baseline is the last score before it) and tied to its appointment so that
+    the completed visit and its session count once. One query."""
     from ketaflow.measures.selectors import TreatmentTime
 
     qs = (
         TreatmentSession.objects.for_clinic(clinic)
         .filter(dose_started_at__isnull=False, appointment__plan__isnull=False)
-        .order_by("appointment__start")
+        .order_by("dose_started_at")
     )
     if patient is not None:
         qs = qs.filter(patient=patient)
     if plan is not None:
         qs = qs.filter(appointment__plan=plan)
     return [
-        TreatmentTime(pid, plan_id, at, f"{route_label(route)} session ({S(state).label.lower()})")
-        for pid, plan_id, at, route, state in qs.values_list(
-            "patient_id", "appointment__plan_id", "appointment__start", "route", "state"
+        TreatmentTime(
+            pid,
+            plan_id,
+            at,
+            f"{route_label(route)} session ({S(state).label.lower()})",
+            appointment_id=appointment_id,
+            dose_start=True,
+        )
+        for pid, plan_id, at, route, state, appointment_id in qs.values_list(
+            "patient_id",
+            "appointment__plan_id",
+            "dose_started_at",
+            "route",
+            "state",
+            "appointment_id",
         )
     ]
 

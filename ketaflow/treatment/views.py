@@ -111,6 +111,7 @@ def _board(request, template):
     scope = ChartScope(request.user, request.clinic)
     location = _location(request, scope)
     rows = selectors.board(request.clinic, location, scope=scope)
+    selectors.attach_banners(request.clinic, rows, scope=scope)
     audit.record_list_read(
         request,
         patient_ids=[r.session.patient_id for r in rows],

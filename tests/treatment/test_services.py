@@ -647,9 +647,11 @@ def test_measures_treatment_timeline_counts_each_dosed_session_once(build, clini
 
     times = measures.treatment_sessions(clinic)
     by_patient = {t.patient_id: t for t in times}
-    # The discharged session's visit is also a completed appointment: it counts once.
+    # The discharged session's visit is also a completed appointment: it counts once, at the
+    # recorded start of the dose (a course's baseline is the last score before it).
     assert [t.patient_id for t in times].count(discharged.patient_id) == 1
-    assert by_patient[discharged.patient_id].at == discharged.appointment.start
+    assert by_patient[discharged.patient_id].at == discharged.dose_started_at
     assert "stopped early" in by_patient[stopped.patient_id].label
     assert not_dosed.patient_id not in by_patient
-    assert measures.treatment_times(stopped.patient) == [stopped.appointment.start]
+    stopped.refresh_from_db()
+    assert measures.treatment_times(stopped.patient) == [stopped.dose_started_at]
