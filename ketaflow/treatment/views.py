@@ -112,9 +112,11 @@ def _board(request, template):
     location = _location(request, scope)
     rows = selectors.board(request.clinic, location, scope=scope)
     selectors.attach_banners(request.clinic, rows, scope=scope)
+    # The board shows its patients and those named by a similar-name warning: one read.
+    similar = [o.pk for r in rows for o in r.banner.same_name if o is not None]
     audit.record_list_read(
         request,
-        patient_ids=[r.session.patient_id for r in rows],
+        patient_ids=[r.session.patient_id for r in rows] + similar,
         object_type="treatment.treatmentsession",
         detail={"filters": {"location": location.pk if location else None}, "board": True},
     )

@@ -257,7 +257,12 @@ def test_similar_names_in_the_clinic_today_are_warned_on_the_session_page_and_th
     quiet = c.get(f"/treatment/sessions/{so.pk}/").content.decode()
     assert "Similar name in the clinic today" not in quiet
 
+    from ketaflow.audit.models import AuditEvent
+
+    before = AuditEvent.objects.order_by("-pk").values_list("pk", flat=True).first()
     board = c.get(reverse("treatment:board_partial")).content.decode()
+    (read,) = AuditEvent.objects.filter(pk__gt=before, action="read")
+    assert {a.pk, b.pk} <= set(read.detail["patients"])  # the board's read names them
     chairs = board.split('<article class="kf-chair')[1:]
     by_session = {
         s.pk: next(ch for ch in chairs if f'data-session="{s.pk}"' in ch) for s in (sa, sb, so)
@@ -277,8 +282,17 @@ def test_a_similar_name_booked_today_is_warned_before_check_in(
     swapped = make_patient(clinic, legal_given_name="Garcia-Synth", legal_family_name="Ana")
     treatment.make_appointment(clinic, staff, swapped)  # booked today, not checked in
     s = session_of(a)
-    html = client_for(staff["nurse"]).get(f"/treatment/sessions/{s.pk}/").content.decode()
+    c = client_for(staff["nurse"])
+    html = c.get(f"/treatment/sessions/{s.pk}/").content.decode()
     assert "Similar name in the clinic today" in html and f"MRN {swapped.mrn}" in html
+    # Not in a chair, but named on the board's chair of ``a``: the board's read names them.
+    from ketaflow.audit.models import AuditEvent
+
+    before = AuditEvent.objects.order_by("-pk").values_list("pk", flat=True).first()
+    board = c.get(reverse("treatment:board_partial")).content.decode()
+    assert f"MRN {swapped.mrn}" in board
+    (read,) = AuditEvent.objects.filter(pk__gt=before, action="read")
+    assert swapped.pk in read.detail["patients"]
 
 
 def test_similar_name_outside_the_members_scope_is_warned_without_identity(

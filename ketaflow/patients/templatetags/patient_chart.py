@@ -11,7 +11,24 @@ def _banner(request, patient):
     clinic = getattr(request, "clinic", None) if request else None
     if clinic is None or patient.clinic_id != clinic.pk:
         return None
-    return selectors.safety_banner(clinic, patient, scope=ChartScope(request.user, clinic))
+    banner = selectors.safety_banner(clinic, patient, scope=ChartScope(request.user, clinic))
+    audit_similar_names(request, [banner])
+    return banner
+
+
+def audit_similar_names(request, banners) -> None:
+    """The patients named by a similar-name warning are shown (name, date of birth, MRN):
+    one audited list read for them, like any list of patients."""
+    from ketaflow.audit import services as audit
+
+    shown = sorted({o.pk for b in banners for o in b.same_name if o is not None})
+    if shown:
+        audit.record_list_read(
+            request,
+            patient_ids=shown,
+            object_type="patients.patient",
+            detail={"similar_name_warning": True},
+        )
 
 
 @register.inclusion_tag("patients/_header.html", takes_context=True)
