@@ -27,6 +27,10 @@ class TreatmentTime:
     plan_id: int | None
     at: datetime.datetime
     label: str = "Treatment"
+    # The visit it was given at (one treatment however many sources report it), and whether
+    # ``at`` is the recorded start of the dose (True) or only the visit's booked start.
+    appointment_id: int | None = None
+    dose_start: bool = False
 
 
 def completed_dosing_visits(clinic, *, patient=None, plan=None):
@@ -48,9 +52,9 @@ def completed_dosing_visits(clinic, *, patient=None, plan=None):
     if plan is not None:
         qs = qs.filter(plan=plan)
     return [
-        TreatmentTime(pid, plan_id, at, f"{name} (completed)")
-        for pid, plan_id, at, name in qs.order_by("start").values_list(
-            "patient_id", "plan_id", "start", "type__name"
+        TreatmentTime(pid, plan_id, at, f"{name} (completed)", appointment_id=pk)
+        for pk, pid, plan_id, at, name in qs.order_by("start").values_list(
+            "pk", "patient_id", "plan_id", "start", "type__name"
         )
     ]
 
@@ -70,16 +74,56 @@ def treatment_time_source(fn):
 
 
 def treatment_sessions(clinic, *, patient=None, plan=None) -> list[TreatmentTime]:
-    """Every treatment of the clinic (or of one patient or course), oldest first."""
-    seen, out = set(), []
+    """Every treatment of the clinic (or of one patient or course), oldest first.
+
+    A visit reported by several sources (the completed appointment, its recorded session)
+    counts once, at the recorded start of its dose when a source knows it: a course's
+    baseline is the last score before the first *dose*, not before the booked visit (a
+    questionnaire filled in after check-in but before the dose is a baseline; one filled in
+    after the dose is not)."""
+    found: dict = {}
+    times: set = set()  # (patient, course, time) of what is kept
     for source in treatment_time_sources:
         for t in source(clinic, patient=patient, plan=plan):
-            key = (t.patient_id, t.plan_id, t.at)
-            if key not in seen:
-                seen.add(key)
-                out.append(t)
+            by_time = (t.patient_id, t.plan_id, t.at)
+            if t.appointment_id is None:
+                # a source that does not know the visit: the same time counts once
+                if by_time not in times:
+                    found[by_time] = t
+                    times.add(by_time)
+                continue
+            key = ("visit", t.appointment_id)
+            if key not in found or (t.dose_start and not found[key].dose_start):
+                found[key] = t
+                times.add(by_time)
+    out = list(found.values())
     out.sort(key=lambda t: (t.at, t.plan_id or 0))
     return out
+
+
+def course_spans(times) -> list[tuple]:
+    """``[(first, last, plan_id)]`` of one patient's courses, by first treatment, from
+    ``(plan_id, at)`` pairs."""
+    spans: dict = {}
+    for plan_id, at in times:
+        if plan_id is None:
+            continue
+        first, last = spans.get(plan_id, (at, at))
+        spans[plan_id] = (min(first, at), max(last, at))
+    return sorted(((f, la, pid) for pid, (f, la) in spans.items()), key=lambda r: (r[0], r[2]))
+
+
+def course_of_unlinked(at, spans) -> int | None:
+    """The course whose baseline a score with no course counts toward: the first course
+    whose first treatment is at or after it, provided no earlier course was under way
+    (a score between an earlier course's first and last treatment belongs to neither).
+    Scores at the assessment, before any treatment, count toward the first course."""
+    previous_last = None
+    for first, last, plan_id in spans:
+        if at <= first:
+            return plan_id if previous_last is None or at > previous_last else None
+        previous_last = last if previous_last is None else max(previous_last, last)
+    return None
 
 
 def treatment_times(patient, plan=None) -> list[datetime.datetime]:
@@ -363,9 +407,11 @@ class CourseMeasures:
 def course_measures(patient, *, conf=None, sessions=None) -> list[CourseMeasures]:
     """The patient's questionnaires grouped by course, with outcomes per course.
 
-    A course's scores are exactly those linked to its plan (the same rule as
-    ``clinic_outcomes``, so the tab and the clinic report agree); unlinked scores are listed
-    under "No course" without outcomes. Four queries whatever the history: plans,
+    A course's scores are those linked to its plan plus the scores with no course taken
+    before its first dose and after any earlier course's last treatment (the assessment's:
+    ``course_of_unlinked``), the same rule as ``clinic_outcomes`` so the tab and the clinic
+    report agree; the baseline is the last complete score at or before the first dose's
+    start. Other unlinked scores are listed under "No course" without outcomes. Four queries whatever the history: plans,
     treatments (one per source), administrations, settings.
     """
     if conf is None:
@@ -386,10 +432,14 @@ def course_measures(patient, *, conf=None, sessions=None) -> list[CourseMeasures
     by_plan: dict = defaultdict(list)
     for t in sessions:
         by_plan[t.plan_id].append(t.at)
+    # Scores with no course (e.g. at the assessment) taken before a course's first dose
+    # count toward its baseline and are shown with it.
+    spans = course_spans((t.plan_id, t.at) for t in sessions)
+    assigned = {a.pk: course_of_unlinked(a.taken_at, spans) for a in rows if a.plan_id is None}
     blocks = []
     for plan in plans:
         times = by_plan.get(plan.pk, [])
-        linked = [a for a in rows if a.plan_id == plan.pk]
+        linked = [a for a in rows if a.plan_id == plan.pk or assigned.get(a.pk) == plan.pk]
         if linked or times:
             first = times[0] if times else None
             blocks.append(
@@ -397,7 +447,7 @@ def course_measures(patient, *, conf=None, sessions=None) -> list[CourseMeasures
                     plan, plan_label(plan), times, _histories(linked, first, conf, course=True)
                 )
             )
-    unlinked = [a for a in rows if a.plan_id is None]
+    unlinked = [a for a in rows if a.plan_id is None and assigned.get(a.pk) is None]
     if unlinked:
         blocks.append(
             CourseMeasures(None, "No course", [], _histories(unlinked, None, conf, course=False))
@@ -469,13 +519,35 @@ def clinic_outcomes(clinic, code: str, first_treatment: dict | None = None, conf
             clinic=clinic
         )
     kwargs = conf.outcome_settings(inst.code)
+    times_by_patient: dict = defaultdict(list)
     if first_treatment is None:
         first_treatment = {}
         for t in treatment_sessions(clinic):
             first_treatment.setdefault((t.patient_id, t.plan_id), t.at)
+            times_by_patient[t.patient_id].append((t.plan_id, t.at))
+    else:
+        for (pid, plan_id), at in first_treatment.items():
+            times_by_patient[pid].append((plan_id, at))
+    spans = {pid: course_spans(times) for pid, times in times_by_patient.items()}
+    # Complete scores with no course that count toward a course's baseline (taken before
+    # its first dose, e.g. at the assessment): one query, only those rows.
+    pre_course: dict = defaultdict(list)
+    unassigned: dict = defaultdict(list)
+    for pid, at, total in (
+        Administration.objects.for_clinic(clinic)
+        .filter(instrument=inst.code, total__isnull=False, plan__isnull=True)
+        .order_by("patient_id", "taken_at", "id")
+        .values_list("patient_id", "taken_at", "total")
+        .iterator(chunk_size=5000)
+    ):
+        course = course_of_unlinked(at, spans.get(pid, []))
+        if course is None:
+            unassigned[pid].append((at, total))
+        else:
+            pre_course[(pid, course)].append((at, total))
     rows = (
         Administration.objects.for_clinic(clinic)
-        .filter(instrument=inst.code, total__isnull=False)
+        .filter(instrument=inst.code, total__isnull=False, plan__isnull=False)
         .order_by("patient_id", "plan_id", "taken_at", "id")
         .values_list("patient_id", "plan_id", "taken_at", "total")
         .iterator(chunk_size=5000)
@@ -484,6 +556,8 @@ def clinic_outcomes(clinic, code: str, first_treatment: dict | None = None, conf
 
     def finish(key, scores):
         pid, plan_id = key
+        if plan_id is not None:
+            scores = sorted(pre_course.pop(key, []) + scores, key=lambda s: s[0])
         first = first_treatment.get(key)
         base = outcomes.baseline_of(scores, first) if first is not None else None
         after = [s for s in scores if first is not None and s[0] > first]
@@ -511,4 +585,9 @@ def clinic_outcomes(clinic, code: str, first_treatment: dict | None = None, conf
         scores.append((at, total))
     if current is not None:
         finish(current, scores)
+    for key in sorted(pre_course):  # courses with only pre-course scores so far
+        finish(key, [])
+    for pid in sorted(unassigned):
+        finish((pid, None), unassigned[pid])
+    result.sort(key=lambda r: (r.patient_id, r.plan_id is None, r.plan_id or 0))
     return result

@@ -56,19 +56,28 @@ def seed(*, clinic, staff, rng):
     if nurse is None:
         return
     used_patients = set()
+    held_chairs = set(  # one patient per chair at a time: skip visits in a held chair
+        TreatmentSession.objects.for_clinic(clinic)
+        .filter(state__in=TreatmentSession.ACTIVE, chair__isnull=False)
+        .values_list("chair_id", flat=True)
+    )
     appts = _candidates(clinic)
     for route, state in PLAN:
         appt = next(
             (
                 a
                 for a in appts
-                if a.plan.current.route == route and a.patient_id not in used_patients
+                if a.plan.current.route == route
+                and a.patient_id not in used_patients
+                and (a.chair_id is None or a.chair_id not in held_chairs)
             ),
             None,
         )
         if appt is None:
             continue
         used_patients.add(appt.patient_id)
+        if appt.chair_id is not None:
+            held_chairs.add(appt.chair_id)
         if state == "stopped":
             s = builder.build(appt, to="dosing", nurse=nurse, prescriber=prescriber)
             services.stop_early(

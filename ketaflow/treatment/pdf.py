@@ -1,5 +1,6 @@
 """Session notes and REMS forms as PDF (fpdf2)."""
 
+from ketaflow.treatment import rems
 from ketaflow.web.pdf import document
 
 
@@ -37,7 +38,8 @@ def rems_pdf(s, form, rows) -> bytes:
     tz = s.clinic.tz
     line(s.clinic.name, 9)
     line("Esketamine REMS Patient Monitoring Form", 15, "B")
-    line(f"Form version {form.form_version} · session {s.pk} · due by {form.due_by}", 9, gap=3)
+    line(f"Form version {form.form_version}: {rems.label_of(form.form_version)}", 9)
+    line(f"Session {s.pk} · due by {form.due_by}", 9, gap=3)
     for label, value, _req in rows:
         line(f"{label}: {value if value != '' else '(missing)'}", 10)
     line(

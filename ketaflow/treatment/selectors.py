@@ -105,6 +105,17 @@ class BoardRow:
     recheck: str = ""
     since: str = "check-in"
     route_label: str = ""
+    banner: object = None  # patients.selectors.SafetyBanner, set by attach_banners
+
+
+def attach_banners(clinic, rows, *, scope) -> None:
+    """Each chair's safety banner (two identifiers, age, allergies, risk flag, consent,
+    similar names in today), for all rows at once: a constant number of queries."""
+    from ketaflow.patients.selectors import safety_banners
+
+    banners = safety_banners(clinic, [r.session.patient for r in rows], scope=scope)
+    for r in rows:
+        r.banner = banners[r.session.patient_id]
 
 
 def board_locations(clinic, scope):
@@ -411,32 +422,70 @@ def rems_prefill(s: TreatmentSession) -> dict:
     )
     cadss = [m for m in v.measures if m.instrument == "cadss" and m.timing == "post"]
     yn = {True: "yes", False: "no", None: ""}
+    patient = s.patient
+    staff = s.opened_by
+    location = s.location
+    start = s.dose_started_at
+    ready = (
+        int((s.ready_without_rule_at - start).total_seconds() // 60)
+        if start and s.ready_without_rule_at
+        else ""
+    )
+    earlier = TreatmentSession.objects.filter(
+        patient_id=patient.pk, route=dosing.ESKETAMINE, dose_started_at__isnull=False
+    )
+    if start:
+        earlier = earlier.filter(dose_started_at__lt=start)
+    completion = last if last and last is not base else None
+    given, _, family = (staff.get_full_name() or "").strip().partition(" ")
+
+    def bp(reading, part):
+        value = getattr(reading, part, None) if reading else None
+        return value if value is not None else ""
+
     return {
-        "patient_name": s.patient.display_name,
-        "patient_dob": s.patient.date_of_birth.isoformat() if s.patient.date_of_birth else "",
+        "patient_first_name": patient.legal_given_name,
+        "patient_last_name": patient.legal_family_name,
+        "patient_dob": patient.date_of_birth.isoformat() if patient.date_of_birth else "",
+        "patient_sex": patient.sex_assigned_at_birth
+        if patient.sex_assigned_at_birth in ("male", "female")
+        else "",
+        "first_treatment": yn[not earlier.exists()],
+        "enrolled": "",
         "benzodiazepine": yn["benzodiazepine" in classes],
         "sedative_hypnotic": yn["sedative_hypnotic" in classes],
+        "opioid": yn["opioid" in classes],
         "psychostimulant": yn["psychostimulant" in classes],
         "maoi": yn["maoi" in classes],
-        "monitoring_clinician": s.opened_by.get_full_name(),
-        "setting": f"{clinic.name}, {s.location.name}",
-        "date": s.opened_at.astimezone(clinic.tz).date().isoformat(),
+        "provider_first_name": given,
+        "provider_last_name": family,
+        "provider_phone": "",
+        "provider_email": staff.email,
+        "setting_name": f"{clinic.name}, {location.name}",
+        "setting_address1": getattr(location, "address", "") or "",
+        "setting_address2": "",
+        "setting_city": "",
+        "setting_state": "",
+        "setting_zip": "",
+        "treatment_date": (start or s.opened_at).astimezone(clinic.tz).date().isoformat(),
         "dose": dose if dose in ("56", "84") else ("other" if dose else ""),
-        "dose_other_mg": dose if dose and dose not in ("56", "84") else "",
+        "dose_other_mg": int(dose) if dose and dose not in ("56", "84") else "",
         "lot_number": v.administration.lot_number if v.administration else "",
         "total_minutes": total,
-        "ready_without_rule": _local(s.ready_without_rule_at, clinic)
-        if s.ready_without_rule_at
-        else "",
+        "ready_minutes": ready,
         "vitals_ok_before": yn[bool(base) and not v.session.proceed_at] if base else "",
-        "vitals_ok_discharge": yn[bool(s.discharged_at) and not s.override_reason]
+        "vitals_ok_completion": yn[bool(s.discharged_at) and not s.override_reason]
         if s.discharged_at
         else "",
-        "bp_before": base.bp if base else "",
-        "bp_40": at40.bp if at40 else "",
-        "bp_discharge": last.bp if last and last is not base else "",
+        "bp_before_systolic": bp(base, "systolic"),
+        "bp_before_diastolic": bp(base, "diastolic"),
+        "bp_40_systolic": bp(at40, "systolic"),
+        "bp_40_diastolic": bp(at40, "diastolic"),
+        "bp_completion_systolic": bp(completion, "systolic"),
+        "bp_completion_diastolic": bp(completion, "diastolic"),
         "sedation": yn[sedation],
         "dissociation": yn[any((m.total or 0) > 0 for m in cadss)] if cadss else "",
+        "respiratory_depression": "",
         "adverse_events": "; ".join(e.effect for e in v.events if e.kind == "adverse") or "none",
     }
 
@@ -456,6 +505,8 @@ def rems_status(form, today) -> str:
 
 
 def rems_rows(form):
+    """(label, value, required) under the form's own version: a form signed under an older
+    field list is shown with that list, as it was signed."""
     return [
         (label, form.data.get(key, ""), required)
         for key, label, _kind, required in rems.fields(form.form_version)
@@ -464,23 +515,36 @@ def rems_rows(form):
 
 def dosed_sessions(clinic, *, patient=None, plan=None):
     """Treatments given, for the measures app's treatment timeline: every session in which
-    dosing started (including those stopped early), dated by its appointment so that the
-    completed visit and its session count once. One query."""
+    dosing started (including those stopped early), dated by the recorded start of the dose
+    (a course's baseline is the last score before it) and tied to its appointment so that
+    the completed visit and its session count once. One query."""
     from ketaflow.measures.selectors import TreatmentTime
 
     qs = (
         TreatmentSession.objects.for_clinic(clinic)
         .filter(dose_started_at__isnull=False, appointment__plan__isnull=False)
-        .order_by("appointment__start")
+        .order_by("dose_started_at")
     )
     if patient is not None:
         qs = qs.filter(patient=patient)
     if plan is not None:
         qs = qs.filter(appointment__plan=plan)
     return [
-        TreatmentTime(pid, plan_id, at, f"{route_label(route)} session ({S(state).label.lower()})")
-        for pid, plan_id, at, route, state in qs.values_list(
-            "patient_id", "appointment__plan_id", "appointment__start", "route", "state"
+        TreatmentTime(
+            pid,
+            plan_id,
+            at,
+            f"{route_label(route)} session ({S(state).label.lower()})",
+            appointment_id=appointment_id,
+            dose_start=True,
+        )
+        for pid, plan_id, at, route, state, appointment_id in qs.values_list(
+            "patient_id",
+            "appointment__plan_id",
+            "dose_started_at",
+            "route",
+            "state",
+            "appointment_id",
         )
     ]
 

@@ -200,6 +200,45 @@ def _when(value, field="at", session=None) -> datetime.datetime:
 # ---------------------------------------------------------------------------- opening
 
 
+def _lock_chair(appointment):
+    """The visit's chair (as it is now in the database), locked; None for a visit without
+    one."""
+    from ketaflow.scheduling.models import Appointment
+    from ketaflow.tenancy.models import Chair
+
+    chair_id = (
+        Appointment.objects.filter(pk=appointment.pk).values_list("chair_id", flat=True).first()
+    )
+    if chair_id is None:
+        return None
+    return Chair.objects.select_for_update(no_key=True, of=("self",)).get(pk=chair_id)
+
+
+def _refuse_occupied(chair, appointment) -> None:
+    """Refuse checking a patient into a chair another active session holds, naming the
+    chair and the patient there."""
+    there = (
+        TreatmentSession.objects.filter(chair=chair, state__in=TreatmentSession.ACTIVE)
+        .select_related("patient")
+        .order_by("opened_at", "id")
+        .first()
+    )
+    if there is None:
+        return
+    who = there.patient
+    raise ValidationError(
+        {
+            "chair": [
+                f"{chair.name} is occupied: {who.display_name} (MRN {who.mrn}, born "
+                f"{who.date_of_birth:%Y-%m-%d}) is there, session {there.pk}, "
+                f"{there.get_state_display().lower()}. Discharge, cancel or stop that session, "
+                f"or move this visit to another chair, before checking "
+                f"{appointment.patient.display_name} in."
+            ]
+        }
+    )
+
+
 @transaction.atomic
 def open_session(*, appointment, actor) -> TreatmentSession:
     """Check the patient in from the day's dosing appointment."""
@@ -208,11 +247,19 @@ def open_session(*, appointment, actor) -> TreatmentSession:
     require_permission(actor, "vitals.chart", appointment.clinic)
     if not appointment.type.route:
         raise ValidationError({"appointment": ["Only a dosing visit opens a treatment session."]})
+    # One patient per chair at a time. The chair row is locked first (lock order: chairs
+    # before the session and the appointment, ARCHITECTURE.md "Lock order"): a second
+    # check-in into the same chair waits here, then sees the first one's active session.
+    chair = _lock_chair(appointment)
     # The appointment is locked before its session exists: a second check-in of the same
     # visit waits here, then finds the first one's session.
     appointment = Appointment.objects.select_for_update(no_key=True, of=("self",)).get(
         pk=appointment.pk
     )
+    if appointment.chair_id != (chair.pk if chair else None):
+        raise ValidationError(
+            {"chair": ["The visit's chair changed while checking in: open the day list again."]}
+        )
     opened = TreatmentSession.objects.filter(appointment=appointment).first()
     if opened is not None:
         raise AlreadyDone(
@@ -225,6 +272,8 @@ def open_session(*, appointment, actor) -> TreatmentSession:
         )
     if appointment.status != "booked":
         raise ValidationError({"appointment": ["Only a booked visit can be checked in."]})
+    if chair is not None:
+        _refuse_occupied(chair, appointment)
     version = appointment.plan.current if appointment.plan_id else None
     at = now()
     s = TreatmentSession.objects.create(
@@ -1500,8 +1549,12 @@ def save_rems(*, session, actor, data: dict) -> RemsForm:
     form = RemsForm.objects.select_for_update(no_key=True, of=("self",)).get(pk=form.pk)
     if form.signed_at:
         raise SignedRecordError("This REMS form is signed: it cannot change.")
-    keys = {k for k, *_ in rems.fields(form.form_version)}
-    form.data = {**form.data, **{k: v for k, v in data.items() if k in keys}}
+    # Every answer typed as the form's own version has it: "maybe" for a yes/no question,
+    # a word for minutes or a blood pressure out of range is refused naming the field.
+    cleaned, errors = rems.clean(data, form.form_version)
+    if errors:
+        raise ValidationError(errors)
+    form.data = {**form.data, **cleaned}
     form.save(update_fields=["data"])
     audit.record(
         action="update",
@@ -1509,7 +1562,7 @@ def save_rems(*, session, actor, data: dict) -> RemsForm:
         actor=actor,
         patient=s.patient,
         obj=form,
-        detail={"fields": sorted(k for k in data if k in keys)},
+        detail={"fields": sorted(cleaned), "version": form.form_version},
     )
     return form
 

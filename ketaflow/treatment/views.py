@@ -111,9 +111,12 @@ def _board(request, template):
     scope = ChartScope(request.user, request.clinic)
     location = _location(request, scope)
     rows = selectors.board(request.clinic, location, scope=scope)
+    selectors.attach_banners(request.clinic, rows, scope=scope)
+    # The board shows its patients and those named by a similar-name warning: one read.
+    similar = [o.pk for r in rows for o in r.banner.same_name if o is not None]
     audit.record_list_read(
         request,
-        patient_ids=[r.session.patient_id for r in rows],
+        patient_ids=[r.session.patient_id for r in rows] + similar,
         object_type="treatment.treatmentsession",
         detail={"filters": {"location": location.pk if location else None}, "board": True},
     )
@@ -582,9 +585,11 @@ def rems_form(request, pk):
             "patient": s.patient,
             "form": form,
             "fields": [
-                (k, label, kind, req, data.get(k, ""))
+                (k, label, kind, req, data.get(k, ""), rems.choices(kind))
                 for k, label, kind, req in rems.fields(version)
             ],
+            "version": version,
+            "version_label": rems.label_of(version),
             "missing": rems.missing(data, version),
             "source": rems.SOURCE,
         },

@@ -96,7 +96,9 @@ def test_malformed_and_oversized_bodies_and_unknown_routes_answer_json(nurse):
     assert malformed.status_code == 400 and "detail" in malformed.json()
     with override_settings(DATA_UPLOAD_MAX_MEMORY_SIZE=1000):
         big = _post(nurse, f"{API}/treatment/sessions", {"appointment_id": 1, "pad": "x" * 5000})
-    assert big.status_code == 413 and big.json()["detail"].startswith("The request body is larger than")
+    assert big.status_code == 413 and big.json()["detail"].startswith(
+        "The request body is larger than"
+    )
     missing = nurse.get(f"{API}/no-such-route")
     assert missing.status_code == 404 and missing.json()["detail"]
     assert Client().get("/no-such-page/")["Content-Type"].startswith("text/html")

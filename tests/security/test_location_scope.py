@@ -186,7 +186,10 @@ def test_chair_board_offers_only_the_members_locations(scoped):
     page = north_client.get("/treatment/board/").content.decode()
     assert "Northhome" in page and "Southaway" not in page
     # The South patient's session runs in a North chair: the chair shows as in use, unnamed.
-    assert "North · Chair 1: in use" in page
+    from ketaflow.treatment.models import TreatmentSession
+
+    away = TreatmentSession.objects.get(pk=next(iter(scoped["records"]["away"]["sessions"])))
+    assert f"North · {away.chair.name}: in use" in page
     assert f'value="{south.pk}"' not in page
 
 

@@ -55,9 +55,15 @@ def make_plan(clinic, patient, prescriber, route="iv"):
 def make_appointment(clinic, staff, patient, route="iv", minutes_ago=0):
     from ketaflow.scheduling.defaults import ensure_types
     from ketaflow.scheduling.models import Appointment
+    from ketaflow.tenancy.models import Chair
+    from ketaflow.treatment.models import TreatmentSession
 
     location = clinic.locations.get(name="North")
-    chair = location.chairs.first()
+    # One patient per chair at a time: a free chair, a new one when all are held.
+    held = TreatmentSession.objects.filter(state__in=TreatmentSession.ACTIVE).values("chair_id")
+    chair = location.chairs.exclude(pk__in=held).order_by("pk").first() or Chair.objects.create(
+        clinic=clinic, location=location, name=f"Extra chair {location.chairs.count() + 1}"
+    )
     type_ = ensure_types(clinic)["iv-infusion" if route == "iv" else "esketamine-session"]
     start = datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=minutes_ago)
     return Appointment.objects.create(

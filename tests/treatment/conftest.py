@@ -43,3 +43,17 @@ def build(appt, staff):
 
 def ago(minutes):
     return datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=minutes)
+
+
+@pytest.fixture
+def rems_extra():
+    """What the published REMS form asks that the session record cannot know."""
+    return {
+        "enrolled": "yes",
+        "provider_phone": "555-0100",
+        "setting_address1": "1 Synthetic Way",
+        "setting_city": "Springfield",
+        "setting_state": "IL",
+        "setting_zip": "62701",
+        "respiratory_depression": "no",
+    }

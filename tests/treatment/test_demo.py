@@ -10,10 +10,13 @@ def test_demo_treatment_day_every_state_one_alert_one_rems_idempotent(
     from ketaflow.treatment import services
 
     monkeypatch.setattr(services, "consent_valid_for", lambda patient, route: True)
-    for _ in range(8):
-        appt("iv")
-    for _ in range(3):
-        appt("esk")
+    from ketaflow.tenancy.models import Chair
+
+    # One patient per chair at a time: each visit in a chair of its own, as booked.
+    for i, route in enumerate(["iv"] * 8 + ["esk"] * 3):
+        a = appt(route)
+        a.chair = Chair.objects.create(clinic=clinic, location=a.location, name=f"Demo chair {i}")
+        a.save(update_fields=["chair"])
     demo.seed(clinic=clinic, staff=staff, rng=random.Random(1))
     states = set(TreatmentSession.objects.for_clinic(clinic).values_list("state", flat=True))
     assert states == {

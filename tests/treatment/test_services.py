@@ -579,7 +579,7 @@ def test_note_is_generated_from_the_record(build):
 # ---------------------------------------------------------------------------- REMS
 
 
-def test_rems_form_prefilled_at_discharge_and_signing_blocked_when_missing(appt, staff):
+def test_rems_form_prefilled_at_discharge_and_signing_blocked_when_missing(appt, staff, rems_extra):
     from ketaflow.treatment import builder
 
     s = builder.build(
@@ -588,8 +588,10 @@ def test_rems_form_prefilled_at_discharge_and_signing_blocked_when_missing(appt,
     form = s.rems
     assert form.data["dose"] == "56" and form.data["lot_number"] == "SYN-LOT-4471"
     assert int(form.data["total_minutes"]) >= 120
-    assert form.data["bp_before"] == "124/78" and form.data["bp_40"]
+    assert (form.data["bp_before_systolic"], form.data["bp_before_diastolic"]) == (124, 78)
+    assert form.data["bp_40_systolic"]
     assert (form.due_by - s.dose_started_at.astimezone(s.clinic.tz).date()).days == 7
+    services.save_rems(session=s, actor=staff["nurse"], data=rems_extra)
     services.save_rems(session=s, actor=staff["nurse"], data={"lot_number": ""})
     with pytest.raises(ValidationError, match="Lot number"):
         services.sign_rems(session=s, actor=staff["nurse"])
@@ -670,9 +672,11 @@ def test_measures_treatment_timeline_counts_each_dosed_session_once(build, clini
 
     times = measures.treatment_sessions(clinic)
     by_patient = {t.patient_id: t for t in times}
-    # The discharged session's visit is also a completed appointment: it counts once.
+    # The discharged session's visit is also a completed appointment: it counts once, at the
+    # recorded start of the dose (a course's baseline is the last score before it).
     assert [t.patient_id for t in times].count(discharged.patient_id) == 1
-    assert by_patient[discharged.patient_id].at == discharged.appointment.start
+    assert by_patient[discharged.patient_id].at == discharged.dose_started_at
     assert "stopped early" in by_patient[stopped.patient_id].label
     assert not_dosed.patient_id not in by_patient
-    assert measures.treatment_times(stopped.patient) == [stopped.appointment.start]
+    stopped.refresh_from_db()
+    assert measures.treatment_times(stopped.patient) == [stopped.dose_started_at]

@@ -110,13 +110,14 @@ def test_api_full_flow_ack_and_409s(build, staff, client_for):
     assert add.status_code == 201 and add.json()["addenda"][0]["text"] == "Follow-up call: well."
 
 
-def test_api_rems_sign_blocked_while_missing(appt, staff, client_for):
+def test_api_rems_sign_blocked_while_missing(appt, staff, client_for, rems_extra):
     from ketaflow.treatment import builder
 
     s = builder.build(
         appt("esk"), to="discharged", nurse=staff["nurse"], prescriber=staff["prescriber"]
     )
     c = client_for(staff["nurse"])
+    post(c, f"{API}/sessions/{s.pk}/rems", {"data": rems_extra}, "put")
     r = post(c, f"{API}/sessions/{s.pk}/rems", {"data": {"adverse_events": ""}}, "put")
     assert r.json()["missing"] == ["Adverse events (none, or describe)"]
     blocked = post(c, f"{API}/sessions/{s.pk}/rems/sign")
