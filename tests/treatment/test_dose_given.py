@@ -54,7 +54,8 @@ def baseline(s, actor, at):
 
 def started_iv(appt, staff, start):
     nurse = staff["nurse"]
-    s = services.open_session(appointment=appt(), actor=nurse)
+    with services.charted_as_of(start - datetime.timedelta(minutes=15)):  # checked in first
+        s = services.open_session(appointment=appt(), actor=nurse)
     s = pre(s, nurse)
     assert s.calculation["dose_mg"] == 40.8 and s.calculation["rate_mg_per_min"] == 1.02
     baseline(s, nurse, start - datetime.timedelta(minutes=5))
@@ -273,4 +274,4 @@ def test_rems_form_of_an_early_stopped_esketamine_session_reports_the_devices_gi
     services.stop_early(session=s, actor=staff["nurse"], reason="Patient declined (synthetic)")
     s.refresh_from_db()
     # 56 mg planned (2 devices), 1 device given: the form says "other", 28 mg
-    assert (s.rems.data["dose"], s.rems.data["dose_other_mg"]) == ("other", "28")
+    assert (s.rems.data["dose"], s.rems.data["dose_other_mg"]) == ("other", 28)
