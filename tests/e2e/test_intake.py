@@ -143,6 +143,7 @@ def test_request_to_consent(
     expect(desk.get_by_role("heading", level=1)).to_have_text("Thank you: your consent is signed")
     assert selectors.signed_consent(patient, "iv-ketamine") is not None
     doc.goto(f"/patients/{patient.pk}/assessment/")
-    expect(doc.get_by_text(re.compile("in force"))).to_be_visible()
+    expect(doc.locator(".safety-consent")).to_contain_text("Consent in force: ")
+    expect(doc.locator("main").get_by_text(re.compile("in force")).last).to_be_visible()
     shoot(doc, "i09-chart-consent-in-force")
     assert _errors(console_log) == []
