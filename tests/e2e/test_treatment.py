@@ -2,15 +2,28 @@
 reading that raises an alert, shows at once and is acknowledged; an esketamine session ending
 in a signed REMS form; the chair board updating while another page records vitals."""
 
+import datetime
 import importlib.util
 import re
 from pathlib import Path
 
 import pytest
+from django.db.models import F
 from playwright.sync_api import expect
 
+from ketaflow.clinical import dosing
 from ketaflow.treatment import builder, services
-from ketaflow.treatment.models import SessionAlert, TreatmentSession
+from ketaflow.treatment.models import (
+    AdministrationRecord,
+    DoseEvent,
+    SessionAlert,
+    SessionEvent,
+    SessionMeasure,
+    StateChange,
+    TreatmentSession,
+    VitalSign,
+    Waste,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -52,6 +65,41 @@ def _moaas(page, timing):
     page.locator("input[name=item_1][value='5']").check()
     page.get_by_role("button", name=re.compile("Record")).click()
     page.wait_for_load_state()
+
+
+def _minutes_pass(session, minutes):
+    """As if ``minutes`` had passed since the charting so far: every time charted for the
+    session moves that much into the past, so the chart stays consistent (check-in before the
+    readings, the dose start before its end) and only the distance to now grows."""
+    back = datetime.timedelta(minutes=minutes)
+    TreatmentSession.objects.filter(pk=session.pk).update(
+        **{
+            f: F(f) - back
+            for f in (
+                "opened_at",
+                "state_changed_at",
+                "proceed_at",
+                "dose_started_at",
+                "dose_ended_at",
+                "ready_without_rule_at",
+                "last_vitals_at",
+            )
+        }
+    )
+    for model in (StateChange, VitalSign, DoseEvent, SessionMeasure, SessionEvent, Waste):
+        model.objects.filter(session=session).update(at=F("at") - back)
+    SessionAlert.objects.filter(session=session).update(
+        **{
+            f: F(f) - back
+            for f in (
+                "created_at",
+                "acknowledged_at",
+                "escalated_at",
+                "recheck_by",
+                "recheck_missed_at",
+            )
+        }
+    )
 
 
 def test_full_iv_session_to_signed_note(
@@ -97,19 +145,52 @@ def test_full_iv_session_to_signed_note(
     expect(page.get_by_role("alert").filter(has_text="from baseline")).to_have_count(0)
     assert SessionAlert.objects.get().action == "rate_reduced"
 
+    # The infusion runs 10 of its 40 minutes, then is stopped early: only what ran is given.
+    s = TreatmentSession.objects.get()
+    _minutes_pass(s, 10)
     page.get_by_label("Event", exact=True).select_option("stop")
     page.get_by_role("button", name="Record dose event").click()
     expect(page.locator("#state")).to_have_text("Monitoring")
+    a = AdministrationRecord.objects.get(session=s)
+    assert a.dose_mg == 40 and 0 < a.given_mg < a.dose_mg
+    expect(page.locator("#dose-given")).to_contain_text(
+        f"Dose given: {dosing.fmt(a.given_mg)} mg of 40 mg drawn"
+    )
+    outstanding = services.waste_due(s)["outstanding_text"]
+    expect(page.locator("#waste-due")).to_contain_text(f"{outstanding} mg drawn but not given")
     _vitals(page, "126", "80", "74", "98", "14")
     _moaas(page, "post")
     page.get_by_label("Walks steadily").check()
     page.get_by_label("Responsible adult present").check()
     page.get_by_role("button", name="Save recovery checks").click()
+    # Every other criterion is met, but the IV minimum observation after the dose is not.
+    expect(page.locator("#state")).to_have_text("Recovery")
+    expect(page.locator("#unmet")).to_contain_text("Minimum observation after the dose")
+    expect(page.locator("#discharge-btn")).to_be_disabled()
+    shoot(page, "tx04a-minimum-observation")
+
+    # The nurse observes for the clinic's minimum (IV: 30 min by default), then rechecks.
+    _minutes_pass(s, 31)
+    page.reload()
+    _vitals(page, "122", "78", "72", "98", "14")
+    page.get_by_label("Walks steadily").check()
+    page.get_by_label("Responsible adult present").check()
+    page.get_by_role("button", name="Save recovery checks").click()
     expect(page.locator("#state")).to_have_text("Ready for discharge")
+    expect(page.locator("#unmet")).to_have_count(0)
     expect(page.locator("#discharge-btn")).to_be_enabled()
     shoot(page, "tx04-ready-for-discharge")
     page.locator("#discharge-btn").click()
     expect(page.locator("#state")).to_have_text("Discharged")
+
+    # The drug drawn but not given is wasted, witnessed, before the note can be signed.
+    page.get_by_label("Waste (mg)").fill(outstanding)
+    page.get_by_label("Reason", exact=True).fill("Infusion stopped early (synthetic)")
+    page.get_by_label("Witness").select_option(str(staff["prescriber"].pk))
+    page.get_by_role("button", name="Record waste").click()
+    page.wait_for_load_state()
+    expect(page.locator("#waste-due")).to_have_count(0)
+    expect(page.get_by_text(f"Waste {outstanding}")).to_be_visible()
     page.get_by_label("Free text").fill(
         "Tolerated the infusion; BP rise settled after rate reduction."
     )
@@ -120,6 +201,7 @@ def test_full_iv_session_to_signed_note(
     shoot(page, "tx05-signed-note")
     s = TreatmentSession.objects.get()
     assert s.state == "signed" and "Rate reduced" in s.note.generated
+    assert f"Dose given: {dosing.fmt(a.given_mg)} mg" in s.note.generated
     assert _errors(console_log) == []
 
 
@@ -164,14 +246,17 @@ def test_esketamine_session_to_signed_rems_form(
 def test_chair_board_updates_while_another_page_records(
     browser, page, auth, shoot, console_log, clinic, staff, make_patient, make_user, live_server
 ):
+    # make_patient's synthetic names (GivenN FamilyN-Synth) are one letter apart, so the safety
+    # banner of each chair rightly warns of the other patient's similar name.
+    one, two = make_patient(clinic), make_patient(clinic)
     first = builder.build(
-        matrix.make_appointment(clinic, staff, make_patient(clinic), route="iv"),
+        matrix.make_appointment(clinic, staff, one, route="iv"),
         to="monitoring",
         nurse=staff["nurse"],
         prescriber=staff["prescriber"],
     )
     builder.build(
-        matrix.make_appointment(clinic, staff, make_patient(clinic), route="esk"),
+        matrix.make_appointment(clinic, staff, two, route="esk"),
         to="dosing",
         nurse=staff["nurse"],
         prescriber=staff["prescriber"],
@@ -179,7 +264,13 @@ def test_chair_board_updates_while_another_page_records(
     auth.sign_in(page, staff["nurse"])
     page.goto("/treatment/board/?large=1")
     expect(page.locator(".kf-chair")).to_have_count(2)
-    expect(page.get_by_role("alert")).to_have_count(0)
+    # No treatment (vital-sign) alert yet; the only alerts are the two similar-name warnings.
+    expect(page.locator(".kf-alert")).to_have_count(0)
+    similar = page.get_by_role("alert").filter(has_text="Similar name in the clinic today")
+    expect(similar).to_have_count(2)
+    expect(page.get_by_role("alert")).to_have_count(2)
+    expect(similar.filter(has_text=f"MRN {one.mrn}")).to_have_count(1)
+    expect(similar.filter(has_text=f"MRN {two.mrn}")).to_have_count(1)
     shoot(page, "tx08-board-before")
     before = page.locator("#board-updated").inner_text()
 
